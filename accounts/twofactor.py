@@ -90,7 +90,9 @@ async def confirm(ctx: Accounts, user_id: UUID, code: str, *, ip: str = "") -> l
             raise AccountError("totp_not_enrolled", "start enrolment first", 409)
         step = match_totp_step(row["totp_secret"], code, row["totp_last_step"])
         if step is None:
-            await audit.record(conn, user_id, audit.TOTP_FAILED, ip=ip, detail={"during": "confirm"})
+            await audit.record(
+                conn, user_id, audit.TOTP_FAILED, ip=ip, detail={"during": "confirm"}
+            )
             failure = AccountError("totp_invalid", "that code is not valid", 401)
         else:
             await conn.execute(

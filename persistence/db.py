@@ -19,10 +19,12 @@ from contextlib import asynccontextmanager
 from uuid import UUID
 
 import asyncpg
+import asyncpg.pool
 
 from persistence.migrate import app_role_name, migrate
 
-Connection = asyncpg.Connection
+# What ``as_user``/``anonymous`` yield: a pooled connection (it has Connection's methods).
+Connection = asyncpg.pool.PoolConnectionProxy
 
 
 def app_role_password(secret_key: bytes, database: str) -> str:

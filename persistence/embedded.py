@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import pgserver
+from pgserver.postgres_server import PostgresServer, get_server
 
 _log = logging.getLogger(__name__)
 
@@ -27,12 +27,12 @@ class EmbeddedPostgres:
 
     def __init__(self, data_dir: Path) -> None:
         self.pgdata = data_dir / "pgdata"
-        self._server: pgserver.PostgresServer | None = None
+        self._server: PostgresServer | None = None
 
     def start(self) -> str:
         """Start (or attach to) the cluster; return an owner URL for the Retoone database."""
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        self._server = get_server(self.pgdata, cleanup_mode="stop")
         exists = self._server.psql(
             f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';"
         )

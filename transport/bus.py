@@ -77,7 +77,7 @@ class RedisBus:
                 await task
             self._tasks.discard(task)
             await pubsub.unsubscribe(channel)
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
         return unsubscribe
 

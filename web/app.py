@@ -27,7 +27,7 @@ def create_app(
     services: Services | None = None,
     on_ready: Callable[[], None] | None = None,
 ) -> Starlette:
-    """Build the app. With ``services`` given (tests), the lifespan neither starts nor stops them."""
+    """Build the app. With ``services`` given (tests) the lifespan neither starts nor stops them."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -52,7 +52,7 @@ def create_app(
             *me.routes,
             *admin.routes,
         ],
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     if services is not None:

@@ -57,7 +57,7 @@ class Body:
             return None
         return self.data[name]
 
-    def str(self, name: str, *, max_len: int = 1000) -> str:
+    def text(self, name: str, *, max_len: int = 1000) -> str:
         value = self.opt_str(name, max_len=max_len, required=True)
         assert value is not None
         return value
@@ -74,7 +74,9 @@ class Body:
             raise ApiError("invalid_field", f"{name}: must not contain NUL characters", 422)
         return value
 
-    def opt_str_list(self, name: str, *, max_items: int = 100, max_len: int = 100) -> list[str] | None:
+    def opt_str_list(
+        self, name: str, *, max_items: int = 100, max_len: int = 100
+    ) -> list[str] | None:
         value = self._get(name, False)
         if value is None:
             return None

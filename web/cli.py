@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
 import os
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import asyncpg
 import uvicorn
@@ -32,7 +34,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="retoone", description="Retoone audio collaboration server")
+    parser = argparse.ArgumentParser(
+        prog="retoone", description="Retoone: real-time collaborative audio server"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="start the server")
@@ -65,9 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace, **extra: object) -> Settings:
     return Settings.from_env(
-        data_dir=getattr(args, "data_dir", None),
-        database_url=getattr(args, "database_url", None),
-        **extra,
+        overrides={
+            "data_dir": getattr(args, "data_dir", None),
+            "database_url": getattr(args, "database_url", None),
+            **extra,
+        }
     )
 
 
@@ -81,10 +87,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
                       f"data in {settings.data_dir})")
         print(f"Retoone is running at {settings.url}", flush=True)
 
-    app = create_app(settings, on_ready=ready)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
-                access_log=args.log_level == "debug")
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port,
+                            log_level=args.log_level, access_log=args.log_level == "debug")
+    _Server(config, on_started=ready).run()
     return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, announcing itself once the socket is bound (not before, as the
+    app's lifespan would) and exiting with status 0 after a graceful SIGTERM/SIGINT stop
+    (uvicorn re-raises the caught signal, which would kill the process with it)."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self._on_started()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
 
 
 async def _migrate(settings: Settings) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import platformdirs
 
-SECRET_FILE = "secret_key"
+SECRET_FILE = "secret_key"  # noqa: S105 (a file name)
 
 
 class SettingsError(Exception):
@@ -39,7 +39,9 @@ class Settings:
         return self.public_url or f"http://{host}:{self.port}"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, overrides: Mapping[str, object] | None = None
+    ) -> Settings:
         """Read ``RETOONE_*`` variables; keyword overrides (from flags) win when not None."""
         env = os.environ if env is None else env
         base = cls()
@@ -53,15 +55,17 @@ class Settings:
             "secret_key": env.get("RETOONE_SECRET_KEY") or None,
             "public_url": env.get("RETOONE_PUBLIC_URL") or None,
             "session_ttl": timedelta(
-                hours=_int(env, "RETOONE_SESSION_TTL_HOURS", int(base.session_ttl / timedelta(hours=1)))
+                hours=_int(env, "RETOONE_SESSION_TTL_HOURS", base.session_ttl // timedelta(hours=1))
             ),
             "lockout_attempts": _int(env, "RETOONE_LOCKOUT_ATTEMPTS", base.lockout_attempts),
             "lockout_window": timedelta(
-                minutes=_int(env, "RETOONE_LOCKOUT_MINUTES", int(base.lockout_window / timedelta(minutes=1)))
+                minutes=_int(
+                    env, "RETOONE_LOCKOUT_MINUTES", base.lockout_window // timedelta(minutes=1)
+                )
             ),
             "auth_rate_limit": _int(env, "RETOONE_AUTH_RATE_LIMIT", base.auth_rate_limit),
         }
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
         if isinstance(values["data_dir"], str):
             values["data_dir"] = Path(values["data_dir"])
         settings = replace(base, **values)  # type: ignore[arg-type]

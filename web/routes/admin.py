@@ -44,7 +44,7 @@ async def set_role(request: Request) -> Response:
     who = await principal(request)
     b = await body(request)
     user = await admin.set_role(services(request).accounts, who, path_uuid(request, "user_id"),
-                                b.str("role", max_len=20), ip=client_ip(request))
+                                b.text("role", max_len=20), ip=client_ip(request))
     return ok({"user": user.to_json()})
 
 

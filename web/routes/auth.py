@@ -21,9 +21,9 @@ async def register(request: Request) -> Response:
     b = await body(request)
     user = await users.register(
         services(request).accounts,
-        b.str("username", max_len=64),
-        b.str("email", max_len=320),
-        b.str("password", max_len=1024),
+        b.text("username", max_len=64),
+        b.text("email", max_len=320),
+        b.text("password", max_len=1024),
         ip=client_ip(request),
     )
     return ok({"user": user.to_json()}, 201)
@@ -35,8 +35,8 @@ async def login(request: Request) -> Response:
     svc = services(request)
     result = await auth.login(
         svc.accounts,
-        b.str("login", max_len=320),
-        b.str("password", max_len=1024),
+        b.text("login", max_len=320),
+        b.text("password", max_len=1024),
         totp_code=b.opt_str("totp_code", max_len=16),
         recovery_code=b.opt_str("recovery_code", max_len=32),
         ip=client_ip(request),
@@ -68,7 +68,7 @@ async def reset_request(request: Request) -> Response:
     _limit(request)
     b = await body(request)
     await reset.request_reset(
-        services(request).accounts, b.str("login", max_len=320), ip=client_ip(request)
+        services(request).accounts, b.text("login", max_len=320), ip=client_ip(request)
     )
     return ok({"status": "if that account exists, a reset message is on its way"}, 202)
 
@@ -78,8 +78,8 @@ async def reset_confirm(request: Request) -> Response:
     b = await body(request)
     await reset.confirm_reset(
         services(request).accounts,
-        b.str("token", max_len=200),
-        b.str("password", max_len=1024),
+        b.text("token", max_len=200),
+        b.text("password", max_len=1024),
         ip=client_ip(request),
     )
     response = ok({"status": "password changed; log in again"})

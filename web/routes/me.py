@@ -33,7 +33,7 @@ async def delete_me(request: Request) -> Response:
     who = await principal(request)
     b = await body(request)
     await users.delete_account(services(request).accounts, who.user.id,
-                               b.str("password", max_len=1024))
+                               b.text("password", max_len=1024))
     response = Response(status_code=204)
     clear_session_cookies(response)
     return response
@@ -45,8 +45,8 @@ async def change_password(request: Request) -> Response:
     ended = await auth.change_password(
         services(request).accounts,
         who,
-        b.str("current_password", max_len=1024),
-        b.str("new_password", max_len=1024),
+        b.text("current_password", max_len=1024),
+        b.text("new_password", max_len=1024),
         ip=client_ip(request),
     )
     return ok({"status": "password changed", "sessions_ended": ended})
@@ -77,7 +77,7 @@ async def totp_confirm(request: Request) -> Response:
     who = await principal(request)
     b = await body(request)
     codes = await twofactor.confirm(services(request).accounts, who.user.id,
-                                    b.str("code", max_len=16), ip=client_ip(request))
+                                    b.text("code", max_len=16), ip=client_ip(request))
     return ok({"enabled": True, "recovery_codes": codes})
 
 
@@ -87,7 +87,7 @@ async def totp_disable(request: Request) -> Response:
     await twofactor.disable(
         services(request).accounts,
         who.user.id,
-        b.str("password", max_len=1024),
+        b.text("password", max_len=1024),
         totp_code=b.opt_str("totp_code", max_len=16),
         recovery_code=b.opt_str("recovery_code", max_len=32),
         ip=client_ip(request),
@@ -99,7 +99,7 @@ async def totp_recovery_codes(request: Request) -> Response:
     who = await principal(request)
     b = await body(request)
     codes = await twofactor.regenerate_recovery_codes(
-        services(request).accounts, who.user.id, b.str("totp_code", max_len=16),
+        services(request).accounts, who.user.id, b.text("totp_code", max_len=16),
         ip=client_ip(request),
     )
     return ok({"recovery_codes": codes})
