@@ -29,9 +29,10 @@ async def list_users(
     async with ctx.db.as_user(principal.user.id) as conn:
         rows = await conn.fetch(
             f"SELECT {USER_COLUMNS} FROM users "
-            "WHERE $1 = '' OR username ILIKE '%' || $1 || '%' OR email ILIKE '%' || $1 || '%' "
+            "WHERE $1 = '' OR username ILIKE '%' || $1 || '%' ESCAPE '\\' "
+            "OR email ILIKE '%' || $1 || '%' ESCAPE '\\' "
             "ORDER BY created_at, id LIMIT $2 OFFSET $3",
-            query,
+            query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"),
             limit,
             offset,
         )
@@ -50,15 +51,19 @@ async def _change(
         if before is None:
             raise AccountError("not_found", "no such user", 404)
         await conn.execute(f"UPDATE users SET {column} = $2 WHERE id = $1", target, value)
-        await audit.record(conn, target, kind, ip=ip, actor_id=principal.user.id,
-                           detail={column: value, "was": getattr(before, column)})
+        detail: dict[str, object] = {column: value, "was": getattr(before, column)}
+        if column == "status" and value == "suspended":
+            detail["sessions_ended"] = await conn.fetchval(
+                "SELECT admin_revoke_sessions($1)", target
+            )
+        await audit.record(conn, target, kind, ip=ip, actor_id=principal.user.id, detail=detail)
         after = await fetch_user(conn, target)
     assert after is not None
     return after
 
 
 async def suspend(ctx: Accounts, principal: Principal, target: UUID, *, ip: str = "") -> User:
-    """Suspend an account: its sessions stop working at once (checked on every request)."""
+    """Suspend an account: its sessions end, and it cannot log in until reactivated."""
     return await _change(ctx, principal, target, "status", "suspended", audit.SUSPENDED, ip=ip)
 
 

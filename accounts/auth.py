@@ -16,15 +16,13 @@ from uuid import UUID, uuid4
 from accounts import audit
 from accounts.context import Accounts
 from accounts.errors import AccountError
+from accounts.lockout import confirm_password, locked_error, locked_until
 from accounts.passwords import check_password_rules
 from accounts.tokens import hash_token, new_token
 from accounts.twofactor import check_second_factor
 from accounts.users import User, fetch_user
 from persistence.db import Connection
 
-# Failures that count toward lockout, and events that start a fresh count.
-FAILURE_KINDS = [audit.LOGIN_FAILED, audit.TOTP_FAILED]
-RESET_KINDS = [audit.LOGIN_OK, audit.REACTIVATED, audit.RESET_DONE]
 LAST_SEEN_EVERY = timedelta(minutes=1)
 
 
@@ -47,27 +45,6 @@ class Principal:
 
 def _invalid_credentials() -> AccountError:
     return AccountError("invalid_credentials", "wrong username, email or password", 401)
-
-
-async def locked_until(ctx: Accounts, conn: Connection, user_id: UUID) -> datetime | None:
-    """When the account's lockout ends, or None if it is not locked."""
-    limit = ctx.config.lockout_attempts
-    rows = await conn.fetch(
-        "SELECT at, now() AS now FROM security_events "
-        "WHERE user_id = $1 AND kind = ANY($2::text[]) AND at > now() - $3::interval "
-        "AND at > coalesce((SELECT max(at) FROM security_events "
-        "                   WHERE user_id = $1 AND kind = ANY($4::text[])), '-infinity') "
-        "ORDER BY at DESC LIMIT $5",
-        user_id,
-        FAILURE_KINDS,
-        ctx.config.lockout_window,
-        RESET_KINDS,
-        limit,
-    )
-    if len(rows) < limit:
-        return None
-    until: datetime = rows[-1]["at"] + ctx.config.lockout_window
-    return until if until > rows[0]["now"] else None
 
 
 async def login(
@@ -98,11 +75,7 @@ async def login(
             "SELECT password_hash, status FROM users WHERE id = $1", user_id
         )
     if until is not None:
-        raise AccountError(
-            "account_locked",
-            f"too many failed logins; try again after {until.isoformat(timespec='seconds')}",
-            423,
-        )
+        raise locked_error(until)
     assert stored is not None
     ok = await asyncio.to_thread(ctx.passwords.verify, stored["password_hash"], password)
 
@@ -217,13 +190,7 @@ async def change_password(
 ) -> int:
     """Change the password; other sessions end. Returns how many ended."""
     user = principal.user
-    async with ctx.db.as_user(user.id) as conn:
-        stored = await conn.fetchval("SELECT password_hash FROM users WHERE id = $1", user.id)
-    if not await asyncio.to_thread(ctx.passwords.verify, stored, current):
-        async with ctx.db.as_user(user.id) as conn:
-            await audit.record(conn, user.id, audit.LOGIN_FAILED, ip=ip,
-                               detail={"during": "password_change"})
-        raise _invalid_credentials()
+    await confirm_password(ctx, user.id, current, ip=ip, during="password_change")
     check_password_rules(new, username=user.username, email=user.email)
     new_hash = await asyncio.to_thread(ctx.passwords.hash, new)
     async with ctx.db.as_user(user.id) as conn:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import time
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ import segno
 from accounts import audit
 from accounts.context import Accounts
 from accounts.errors import AccountError
+from accounts.lockout import confirm_password
 from accounts.tokens import hash_recovery_code, new_recovery_code
 from persistence.db import Connection
 
@@ -169,10 +169,7 @@ async def disable(
     ip: str = "",
 ) -> None:
     """Turn two-factor off; needs the password and a current code."""
-    async with ctx.db.as_user(user_id) as conn:
-        stored = await conn.fetchval("SELECT password_hash FROM users WHERE id = $1", user_id)
-    if not await asyncio.to_thread(ctx.passwords.verify, stored, password):
-        raise AccountError("invalid_credentials", "password is wrong", 401)
+    await confirm_password(ctx, user_id, password, ip=ip, during="2fa_disable")
     async with ctx.db.as_user(user_id) as conn:
         enabled = await conn.fetchval("SELECT totp_enabled FROM users WHERE id = $1", user_id)
         if not enabled:

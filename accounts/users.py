@@ -15,6 +15,7 @@ import asyncpg
 from accounts import audit
 from accounts.context import Accounts
 from accounts.errors import AccountError, invalid
+from accounts.lockout import confirm_password
 from accounts.passwords import check_password_rules
 from persistence.db import Connection
 
@@ -173,7 +174,9 @@ EXPORT_TABLES: dict[str, tuple[str, str]] = {
                       "user_id"),
     "recovery_codes": ("id, created_at, used_at", "user_id"),
     "password_resets": ("id, created_at, expires_at, used_at", "user_id"),
-    "outbox": ("id, kind, recipient, subject, body, created_at, sent_at", "user_id"),
+    # Not the body: a password-reset message holds a live reset token, which would let a
+    # stolen session set a new password without knowing the current one.
+    "outbox": ("id, kind, recipient, subject, created_at, sent_at", "user_id"),
     "security_events": ("id, actor_id, kind, ip, detail, at", "user_id"),
 }
 
@@ -202,11 +205,10 @@ async def export(ctx: Accounts, user_id: UUID, *, ip: str = "") -> dict[str, Any
     return out
 
 
-async def delete_account(ctx: Accounts, user_id: UUID, password: str) -> None:
+async def delete_account(
+    ctx: Accounts, user_id: UUID, password: str, *, ip: str = ""
+) -> None:
     """Remove the user and (by cascade) every row of theirs. Needs the password."""
-    async with ctx.db.as_user(user_id) as conn:
-        stored = await conn.fetchval("SELECT password_hash FROM users WHERE id = $1", user_id)
-    if not await asyncio.to_thread(ctx.passwords.verify, stored, password):
-        raise AccountError("invalid_credentials", "password is wrong", 401)
+    await confirm_password(ctx, user_id, password, ip=ip, during="account_delete")
     async with ctx.db.as_user(user_id) as conn:
         await conn.execute("DELETE FROM users WHERE id = $1", user_id)

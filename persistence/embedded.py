@@ -12,10 +12,14 @@ Thread: every method blocks (initdb, pg_ctl); call them from a worker thread
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pgserver.postgres_server import PostgresServer, get_server
+# pgserver asks platformdirs for a runtime dir at import; on servers without
+# XDG_RUNTIME_DIR that warns and falls back to /tmp/runtime-UID, which is fine.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+from pgserver.postgres_server import PostgresServer, get_server  # noqa: E402
 
 _log = logging.getLogger(__name__)
 

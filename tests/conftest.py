@@ -1,7 +1,7 @@
 """Shared fixtures: a real PostgreSQL (never a mock), a fresh database per test run.
 
-``RETOONE_TEST_DATABASE_URL`` points at a server to use (CI has one on
-127.0.0.1:5432); without it the embedded PostgreSQL (pgserver) starts in a
+``RETOONE_TEST_DATABASE_URL`` (or else ``RETOONE_DATABASE_URL``) points at a
+server to use (CI has one on 127.0.0.1:5432); without either the embedded PostgreSQL (pgserver) starts in a
 temporary directory. Either way the run creates its own database and drops it
 (and its app role) at the end.
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -38,13 +40,20 @@ STRONG_PASSWORD = "Violet-Harmonic-Tape-72"
 
 @pytest.fixture(scope="session")
 def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = os.environ.get("RETOONE_TEST_DATABASE_URL")
+    url = os.environ.get("RETOONE_TEST_DATABASE_URL") or os.environ.get("RETOONE_DATABASE_URL")
     if url:
         yield url
         return
-    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("embedded-pg"))
-    yield embedded.start()
-    embedded.stop()
+    # Not under pytest's basetemp: when run as root, pgserver runs PostgreSQL as a
+    # separate "pgserver" user, and pytest re-locks its base directory to 0700 whenever
+    # another pytest session starts, which would cut the running server off its files.
+    where = Path(tempfile.mkdtemp(prefix="retoone-test-pg-"))
+    embedded = EmbeddedPostgres(where)
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()
+        shutil.rmtree(where, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

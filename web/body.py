@@ -36,12 +36,27 @@ async def read_json(request: Request, max_bytes: int = MAX_BODY_BYTES) -> Body:
     if not raw.strip():
         raise ApiError("malformed_json", "the body is empty; send a JSON object", 400)
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        # Strict UTF-8 (RFC 8259; a BOM is tolerated): json.loads(bytes) would also take
+        # UTF-16/32 and let encoded surrogates ("\xed\xa0\x80") through.
+        data = json.loads(raw.decode("utf-8-sig"))
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError, UnicodeDecodeError and the int() digit limit
+        # ("1" * 5000); RecursionError is deep nesting ("[" * 100000).
         raise ApiError("malformed_json", f"the body is not valid JSON: {exc}", 400) from None
     if not isinstance(data, dict):
         raise ApiError("invalid_body", "the body must be a JSON object", 422)
     return Body(data)
+
+
+def _encodable(text: str) -> bool:
+    """False for strings with lone surrogates (JSON allows ``"\\ud800"``; UTF-8 does not)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Body:
@@ -72,6 +87,8 @@ class Body:
             raise ApiError("invalid_field", f"{name}: at most {max_len} characters", 422)
         if "\x00" in value:
             raise ApiError("invalid_field", f"{name}: must not contain NUL characters", 422)
+        if not _encodable(value):
+            raise ApiError("invalid_field", f"{name}: must not contain lone surrogates", 422)
         return value
 
     def opt_str_list(
@@ -83,7 +100,8 @@ class Body:
         if not isinstance(value, list) or len(value) > max_items:
             raise ApiError("invalid_field", f"{name}: must be a list of at most {max_items}", 422)
         for item in value:
-            if not isinstance(item, str) or len(item) > max_len or "\x00" in item:
+            if (not isinstance(item, str) or len(item) > max_len or "\x00" in item
+                    or not _encodable(item)):
                 raise ApiError(
                     "invalid_field", f"{name}: items must be strings of at most {max_len}", 422
                 )

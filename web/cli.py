@@ -83,9 +83,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def ready() -> None:
         db = "embedded PostgreSQL" if settings.database_url is None else "external PostgreSQL"
         bus = "Redis bus" if settings.redis_url else "in-process bus"
-        console.print(f"[bold green]Retoone is running at {settings.url}[/]  ({db}, {bus}; "
-                      f"data in {settings.data_dir})")
-        print(f"Retoone is running at {settings.url}", flush=True)
+        print(f"Retoone is running at {settings.url}  ({db}, {bus}; data in {settings.data_dir})",
+              flush=True)
 
     app = create_app(settings)
     config = uvicorn.Config(app, host=settings.host, port=settings.port,

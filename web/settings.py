@@ -46,7 +46,7 @@ class Settings:
         env = os.environ if env is None else env
         base = cls()
         values: dict[str, object] = {
-            "host": env.get("RETOONE_HOST", base.host),
+            "host": env.get("RETOONE_HOST") or base.host,
             "port": _int(env, "RETOONE_PORT", base.port),
             "data_dir": Path(env["RETOONE_DATA_DIR"]) if env.get("RETOONE_DATA_DIR")
             else base.data_dir,

@@ -171,5 +171,23 @@ CREATE FUNCTION auth_lookup_reset(p_token_hash bytea) RETURNS uuid
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
     AS $$ SELECT user_id FROM password_resets WHERE token_hash = p_token_hash $$;
 
+-- Admins end another user's sessions (on suspension) without seeing them.
+CREATE FUNCTION admin_revoke_sessions(p_user uuid) RETURNS integer
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp
+    AS $$
+DECLARE
+    ended integer;
+BEGIN
+    IF NOT app_is_admin() THEN
+        RAISE EXCEPTION 'only an admin may end other users'' sessions'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    UPDATE auth_sessions SET revoked_at = now()
+     WHERE user_id = p_user AND revoked_at IS NULL;
+    GET DIAGNOSTICS ended = ROW_COUNT;
+    RETURN ended;
+END $$;
+
 REVOKE EXECUTE ON FUNCTION app_is_admin(), auth_lookup_login(text),
-    auth_lookup_session(bytea), auth_lookup_reset(bytea) FROM PUBLIC;
+    auth_lookup_session(bytea), auth_lookup_reset(bytea), admin_revoke_sessions(uuid)
+    FROM PUBLIC;

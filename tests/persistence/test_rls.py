@@ -229,3 +229,12 @@ async def test_api_never_shows_a_to_b(client: httpx.AsyncClient, pair: Pair) -> 
         f"/api/admin/users/{pair.a}/role", headers=headers, json={"role": "admin"}
     )
     assert role.status_code == 403
+
+
+async def test_only_admins_may_end_other_users_sessions(db: Database, pair: Pair) -> None:
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with db.as_user(pair.b) as conn:
+            await conn.fetchval("SELECT admin_revoke_sessions($1)", pair.a)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with db.anonymous() as conn:
+            await conn.fetchval("SELECT admin_revoke_sessions($1)", pair.a)

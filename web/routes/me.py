@@ -33,7 +33,7 @@ async def delete_me(request: Request) -> Response:
     who = await principal(request)
     b = await body(request)
     await users.delete_account(services(request).accounts, who.user.id,
-                               b.text("password", max_len=1024))
+                               b.text("password", max_len=1024), ip=client_ip(request))
     response = Response(status_code=204)
     clear_session_cookies(response)
     return response
