@@ -8,11 +8,11 @@ from accounts.passwords import HashCost, Passwords, check_password_rules
 from tests.conftest import TEST_COST
 
 
-def test_default_hash_is_argon2id_with_rfc9106_cost() -> None:
+def test_default_hash_is_argon2id_with_owasp_cost() -> None:
     stored = Passwords().hash("Violet-Harmonic-Tape-72")
     assert stored.startswith("$argon2id$")
     params = extract_parameters(stored)
-    assert (params.time_cost, params.memory_cost, params.parallelism) == (3, 65536, 2)
+    assert (params.time_cost, params.memory_cost, params.parallelism) == (2, 19456, 1)
 
 
 def test_verify_and_rehash() -> None:
