@@ -123,6 +123,7 @@ class BandSplitter3(Effect):
     def __init__(self, sample_rate: float = 48000.0, channels: int = 2, **kw: Any) -> None:
         max_block = int(kw.get("max_block", 8192))
         self._bands = np.zeros((3, max_block, channels), dtype=np.float32)
+        self._band_views: dict[int, tuple[F32, F32, F32]] = {}
         self._kp = np.zeros(3, dtype=np.float64)
         super().__init__(sample_rate, channels, **kw)
 
@@ -139,14 +140,20 @@ class BandSplitter3(Effect):
         self.state[:] = 0.0
         split3_snap(self.state, self._kp)
 
-    def split(self, block: F32) -> tuple[F32, F32, F32]:  # RT
+    def split(self, block: F32) -> tuple[F32, F32, F32]:  # RT after the first block of a size
+        """The three bands of ``block`` (views, valid until the next call)."""
         inp = self._as_block(block)
         n = inp.shape[0]
-        if n > self._bands.shape[1]:
-            self._bands = np.zeros((3, n, self.channels), dtype=np.float32)
-        low, mid, high = self._bands[0, :n], self._bands[1, :n], self._bands[2, :n]
-        split3(inp, low, mid, high, self.state, self._kp)
-        return low, mid, high
+        views = self._band_views.get(n)
+        if views is None:
+            if n > self._bands.shape[1]:
+                self._bands = np.zeros((3, n, self.channels), dtype=np.float32)
+                self._band_views.clear()
+            views = self._band_views[n] = (
+                self._bands[0, :n], self._bands[1, :n], self._bands[2, :n]
+            )
+        split3(inp, views[0], views[1], views[2], self.state, self._kp)
+        return views
 
     def run(self, inp: F32, out: F32) -> None:  # RT
         low, mid, high = self.split(inp)

@@ -36,6 +36,9 @@ class Effect:
     """Base class: subclasses declare ``PARAMS``, size their state, and run their kernel."""
 
     PARAMS: ClassVar[tuple[Param, ...]] = ()
+    # Musically typical, non-default settings: the shared contract tests
+    # (tests/dsp/test_contract.py) run every effect with them.
+    EXAMPLE: ClassVar[dict[str, Any]] = {}
 
     def __init__(
         self,
@@ -58,6 +61,7 @@ class Effect:
         self.channels = channels
         self.params = np.array([p.default for p in self.PARAMS], dtype=np.float64)
         self._out = np.zeros((max_block, channels), dtype=np.float32)
+        self._views: dict[int, F32] = {}
         self.state = self.make_state()
         self.set(**values)
         self.reset()
@@ -100,14 +104,25 @@ class Effect:
     def process(self, block: npt.ArrayLike) -> F32:  # RT when block is float32 (n, channels)
         inp = self._as_block(block)
         n = inp.shape[0]
-        if n > self._out.shape[0]:
-            self._out = np.zeros((n, self.channels), dtype=np.float32)  # grows once, not RT
-        out = self._out[:n]
+        out = self._views.get(n)
+        if out is None:  # first block of this size: not RT (allocates a view, maybe a buffer)
+            if n > self._out.shape[0]:
+                self._out = np.zeros((n, self.channels), dtype=np.float32)
+                self._views.clear()
+            out = self._views[n] = self._out[:n]
         if n:
             self.run(inp, out)
         return out
 
-    def _as_block(self, block: npt.ArrayLike) -> F32:
+    def _as_block(self, block: npt.ArrayLike) -> F32:  # RT for float32 (n, channels) input
+        if (
+            type(block) is np.ndarray
+            and block.dtype == np.float32
+            and block.ndim == 2
+            and block.shape[1] == self.channels
+            and block.flags.c_contiguous
+        ):
+            return block
         arr = np.asarray(block)
         if arr.ndim == 1 and self.channels == 1:
             arr = arr.reshape(-1, 1)

@@ -1,8 +1,8 @@
 """Shared fixtures: a real PostgreSQL (never a mock), a fresh database per test run.
 
 ``RETOONE_TEST_DATABASE_URL`` (or else ``RETOONE_DATABASE_URL``) points at a
-server to use (CI has one on 127.0.0.1:5432); without either the embedded PostgreSQL (pgserver) starts in a
-temporary directory. Either way the run creates its own database and drops it
+server to use (CI has one on 127.0.0.1:5432); without either, the embedded
+PostgreSQL (pgserver) starts in a temporary directory. Either way the run creates its own database and drops it
 (and its app role) at the end.
 """
 

@@ -52,6 +52,7 @@ class RedisBus:
         self.url = url
         self._redis = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._pubsubs: set[aioredis.client.PubSub] = set()
 
     async def publish(self, channel: str, message: bytes) -> None:
         await self._redis.publish(channel, message)
@@ -59,6 +60,16 @@ class RedisBus:
     async def subscribe(self, channel: str, handler: Handler) -> Callable[[], Awaitable[None]]:
         pubsub = self._redis.pubsub()
         await pubsub.subscribe(channel)
+        # Wait for Redis to confirm, so a message published right after we return
+        # is not lost to a subscription still in flight.
+        while True:
+            confirm = await pubsub.get_message(timeout=5.0)
+            if confirm is None:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                raise ConnectionError(f"Redis did not confirm the subscription to {channel}")
+            if confirm.get("type") == "subscribe":
+                break
+        self._pubsubs.add(pubsub)
 
         async def pump() -> None:
             async for item in pubsub.listen():
@@ -76,8 +87,10 @@ class RedisBus:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             self._tasks.discard(task)
-            await pubsub.unsubscribe(channel)
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if pubsub in self._pubsubs:
+                self._pubsubs.discard(pubsub)
+                await pubsub.unsubscribe(channel)
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
         return unsubscribe
 
@@ -87,6 +100,10 @@ class RedisBus:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        for pubsub in list(self._pubsubs):
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+        self._pubsubs.clear()
         await self._redis.aclose()
 
 

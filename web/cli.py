@@ -20,6 +20,7 @@ from accounts.context import Accounts
 from accounts.errors import AccountError
 from accounts.passwords import Passwords
 from accounts.users import register
+from persistence.migrate import MigrationError
 from web.app import create_app
 from web.services import accounts_config, open_database
 from web.settings import Settings, SettingsError
@@ -189,6 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except AccountError as exc:
         console.print(f"[red]{exc.code}:[/] {exc.message}")
+        return 1
+    except MigrationError as exc:
+        console.print(f"[red]migration error:[/] {exc}")
+        return 1
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        console.print(f"[red]database error:[/] {type(exc).__name__}: {exc}")
         return 1
     return 2
 

@@ -46,7 +46,9 @@ def test_weak_passwords_are_refused_with_the_reason(password: str, reason: str) 
     assert reason in info.value.message
 
 
-@pytest.mark.parametrize("password", ["Violet-Harmonic-Tape-72", "correct horse staple 9", "ÄÖÜ-ßèé-ŋđ-42"])
+@pytest.mark.parametrize(
+    "password", ["Violet-Harmonic-Tape-72", "correct horse staple 9", "ÄÖÜ-ßèé-ŋđ-42"]
+)
 def test_reasonable_passwords_pass(password: str) -> None:
     check_password_rules(password, username="melodymaker", email="mm@example.com")
 
