@@ -2,8 +2,8 @@
 
 ``RETOONE_TEST_DATABASE_URL`` (or else ``RETOONE_DATABASE_URL``) points at a
 server to use (CI has one on 127.0.0.1:5432); without either, the embedded
-PostgreSQL (pgserver) starts in a temporary directory. Either way the run creates its own database and drops it
-(and its app role) at the end.
+PostgreSQL (pgserver) starts in a temporary directory. Either way the run
+creates its own database and drops it (and its app role) at the end.
 """
 
 from __future__ import annotations
