@@ -13,6 +13,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from uuid import uuid4
@@ -38,35 +39,62 @@ TEST_COST = HashCost(time_cost=1, memory_kib=8 * 1024, parallelism=1)
 STRONG_PASSWORD = "Violet-Harmonic-Tape-72"
 
 
+@contextmanager
+def private_tmp_dir() -> Iterator[Path]:
+    """A directory for an embedded cluster, outside pytest's tmp root.
+
+    As root, pgserver runs PostgreSQL as its own ``pgserver`` user, which must
+    traverse to the data dir; pytest resets ``/tmp/pytest-of-<user>`` to mode 0700
+    whenever a session starts (a concurrent one included), which would lock that
+    user out of a running server's files.
+    """
+    path = Path(tempfile.mkdtemp(prefix="retoone-test-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def private_dir() -> Iterator[Path]:
+    with private_tmp_dir() as path:
+        yield path
+
+
+@asynccontextmanager
+async def scratch_database(server_url: str, prefix: str = "retoone_scratch") -> AsyncIterator[str]:
+    """A new empty database on the test server; dropped (with its app role) afterwards."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f"CREATE DATABASE {quote_ident(name)}")
+        try:
+            yield with_database(server_url, name)
+        finally:
+            await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+            await admin.execute(f"DROP ROLE IF EXISTS {quote_ident(app_role_name(name))}")
+    finally:
+        await admin.close()
+
+
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     url = os.environ.get("RETOONE_TEST_DATABASE_URL") or os.environ.get("RETOONE_DATABASE_URL")
     if url:
         yield url
         return
-    # Not under pytest's basetemp: when run as root, pgserver runs PostgreSQL as a
-    # separate "pgserver" user, and pytest re-locks its base directory to 0700 whenever
-    # another pytest session starts, which would cut the running server off its files.
-    where = Path(tempfile.mkdtemp(prefix="retoone-test-pg-"))
-    embedded = EmbeddedPostgres(where)
-    try:
-        yield embedded.start()
-    finally:
-        embedded.stop()
-        shutil.rmtree(where, ignore_errors=True)
+    with private_tmp_dir() as where:
+        embedded = EmbeddedPostgres(where)
+        try:
+            yield embedded.start()
+        finally:
+            embedded.stop()
 
 
 @pytest.fixture(scope="session")
 async def test_db_url(pg_server_url: str) -> AsyncIterator[str]:
-    name = f"retoone_test_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(pg_server_url)
-    await admin.execute(f"CREATE DATABASE {quote_ident(name)}")
-    try:
-        yield with_database(pg_server_url, name)
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-        await admin.execute(f"DROP ROLE IF EXISTS {quote_ident(app_role_name(name))}")
-        await admin.close()
+    async with scratch_database(pg_server_url, "retoone_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -4,29 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from persistence.embedded import DATABASE_NAME, EmbeddedPostgres, with_database
-
-
-@pytest.fixture
-def private_dir() -> Iterator[Path]:
-    """A directory outside pytest's tmp root for an embedded cluster.
-
-    As root, pgserver runs PostgreSQL as its own ``pgserver`` user, which must
-    traverse to the data dir; pytest resets ``/tmp/pytest-of-<user>`` to mode
-    0700 whenever a session starts (another concurrent one included), which
-    would lock that user out mid-test.
-    """
-    path = Path(tempfile.mkdtemp(prefix="retoone-test-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def postmaster_pid(pgdata: Path) -> int | None:

@@ -6,13 +6,11 @@ import asyncio
 import hashlib
 import secrets
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
 
 from persistence.db import Database
-from persistence.embedded import with_database
 from persistence.migrate import (
     MigrationError,
     app_role_name,
@@ -20,24 +18,9 @@ from persistence.migrate import (
     migrate,
     quote_ident,
 )
+from tests.conftest import scratch_database
 
 APP_PASSWORD = "app-role-password-for-tests"
-
-
-@asynccontextmanager
-async def scratch_database(server_url: str) -> AsyncIterator[str]:
-    """A new empty database on the test server; dropped (with its app role) afterwards."""
-    name = f"retoone_scratch_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f"CREATE DATABASE {quote_ident(name)}")
-        try:
-            yield with_database(server_url, name)
-        finally:
-            await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-            await admin.execute(f"DROP ROLE IF EXISTS {quote_ident(app_role_name(name))}")
-    finally:
-        await admin.close()
 
 
 @pytest.fixture

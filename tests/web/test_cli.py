@@ -13,9 +13,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from persistence.embedded import with_database
-from persistence.migrate import app_role_name, load_migrations, quote_ident
-from tests.conftest import STRONG_PASSWORD, unique
+from persistence.migrate import load_migrations
+from tests.conftest import STRONG_PASSWORD, scratch_database, unique
 
 RETOONE = Path(sys.executable).with_name("retoone")
 TIMEOUT_S = 60.0
@@ -45,18 +44,8 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 async def scratch_url(pg_server_url: str) -> AsyncIterator[str]:
-    """A new empty database on the test server; dropped (with its app role) afterwards."""
-    name = f"retoone_cli_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f"CREATE DATABASE {quote_ident(name)}")
-        try:
-            yield with_database(pg_server_url, name)
-        finally:
-            await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-            await admin.execute(f"DROP ROLE IF EXISTS {quote_ident(app_role_name(name))}")
-    finally:
-        await admin.close()
+    async with scratch_database(pg_server_url, "retoone_cli") as url:
+        yield url
 
 
 async def retoone(env: dict[str, str], *args: str) -> Run:

@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import socket
 import stat
 import sys
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.conftest import SECRET, STRONG_PASSWORD, unique
 
@@ -52,20 +49,6 @@ class Server:
         """Ctrl+C in the terminal: SIGINT to the whole process group, then the exit status."""
         os.killpg(self.proc.pid, signal.SIGINT)
         return await asyncio.wait_for(self.proc.wait(), STOP_TIMEOUT_S)
-
-
-@pytest.fixture
-def private_dir() -> Iterator[Path]:
-    """A directory outside pytest's tmp root for an embedded cluster.
-
-    As root, pgserver runs PostgreSQL as its own ``pgserver`` user, which must
-    traverse to the data dir; pytest resets ``/tmp/pytest-of-<user>`` to mode
-    0700 whenever a session starts (another concurrent one included), which
-    would lock that user out mid-test.
-    """
-    path = Path(tempfile.mkdtemp(prefix="retoone-test-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def free_port() -> int:
