@@ -1,4 +1,4 @@
-"""The ``retoone`` command line: serve, db migrate, user create, outbox."""
+"""The ``retoone`` command line: serve, db migrate, user create, outbox, analyze."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from accounts.errors import AccountError
 from accounts.passwords import Passwords
 from accounts.users import register
 from persistence.migrate import MigrationError
+from web import analyze_cmd
 from web.app import create_app
 from web.services import accounts_config, open_database
 from web.settings import Settings, SettingsError
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     outbox = sub.add_parser("outbox", help="show messages waiting for delivery (no mail server)")
     outbox.add_argument("--limit", type=int, default=20)
     _add_common(outbox)
+    analyze_cmd.add_parser(sub)
     return parser
 
 
@@ -185,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "outbox":
             asyncio.run(_outbox(_settings(args), args.limit))
             return 0
+        if args.command == "analyze":
+            return analyze_cmd.run(args)
     except SettingsError as exc:
         console.print(f"[red]configuration error:[/] {exc}")
         return 2
