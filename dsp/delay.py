@@ -41,10 +41,9 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from dsp.effect import F32, F64, Effect
+from dsp.effect import F32, F64, Effect, bind_params
 from dsp.fpu import clean, ftz_begin, ftz_end
 from dsp.params import Param, ParamError
-from dsp.stereo import bind_params
 
 MAX_TIME_MS = 4000.0
 FADE_S = 0.03

@@ -32,6 +32,36 @@ SAMPLE_RATES = (8000.0, 384000.0)
 MAX_CHANNELS = 16
 
 
+def check_rate_channels(sample_rate: object, channels: object) -> float:
+    """The sample rate as float, or ParamError for an unusable rate or channel count."""
+    if not isinstance(sample_rate, int | float) or not (
+        SAMPLE_RATES[0] <= float(sample_rate) <= SAMPLE_RATES[1]
+    ):
+        lo, hi = SAMPLE_RATES
+        raise ParamError(f"sample_rate: {sample_rate!r} Hz is outside {lo:g}..{hi:g}")
+    if not isinstance(channels, int) or not 1 <= channels <= MAX_CHANNELS:
+        raise ParamError(f"channels: {channels!r} is not 1..{MAX_CHANNELS}")
+    return float(sample_rate)
+
+
+def as_block(block: npt.ArrayLike, channels: int) -> F32:  # RT for float32 (n, channels)
+    """The block as C-contiguous float32 (frames, channels); a 1-D block is mono."""
+    if (
+        type(block) is np.ndarray
+        and block.dtype == np.float32
+        and block.ndim == 2
+        and block.shape[1] == channels
+        and block.flags.c_contiguous
+    ):
+        return block
+    arr = np.asarray(block)
+    if arr.ndim == 1 and channels == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2 or arr.shape[1] != channels:
+        raise ParamError(f"block: expected shape (frames, {channels}), got {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
 class Effect:
     """Base class: subclasses declare ``PARAMS``, size their state, and run their kernel."""
 
@@ -48,16 +78,10 @@ class Effect:
         max_block: int = 8192,
         **values: Any,
     ) -> None:
-        if not isinstance(sample_rate, int | float) or not (
-            SAMPLE_RATES[0] <= float(sample_rate) <= SAMPLE_RATES[1]
-        ):
-            lo, hi = SAMPLE_RATES
-            raise ParamError(f"sample_rate: {sample_rate!r} Hz is outside {lo:g}..{hi:g}")
-        if not isinstance(channels, int) or not 1 <= channels <= MAX_CHANNELS:
-            raise ParamError(f"channels: {channels!r} is not 1..{MAX_CHANNELS}")
+        rate = check_rate_channels(sample_rate, channels)
         if not isinstance(max_block, int) or max_block < 1:
             raise ParamError(f"max_block: {max_block!r} must be a positive integer")
-        self.sample_rate = float(sample_rate)
+        self.sample_rate = rate
         self.channels = channels
         self.params = np.array([p.default for p in self.PARAMS], dtype=np.float64)
         self._out = np.zeros((max_block, channels), dtype=np.float32)
@@ -115,25 +139,22 @@ class Effect:
         return out
 
     def _as_block(self, block: npt.ArrayLike) -> F32:  # RT for float32 (n, channels) input
-        if (
-            type(block) is np.ndarray
-            and block.dtype == np.float32
-            and block.ndim == 2
-            and block.shape[1] == self.channels
-            and block.flags.c_contiguous
-        ):
-            return block
-        arr = np.asarray(block)
-        if arr.ndim == 1 and self.channels == 1:
-            arr = arr.reshape(-1, 1)
-        if arr.ndim != 2 or arr.shape[1] != self.channels:
-            raise ParamError(
-                f"block: expected shape (frames, {self.channels}), got {arr.shape}"
-            )
-        if arr.dtype != np.float32 or not arr.flags.c_contiguous:
-            arr = np.ascontiguousarray(arr, dtype=np.float32)
-        return arr
+        return as_block(block, self.channels)
 
     def __repr__(self) -> str:
         values = ", ".join(f"{p.name}={self.get(p.name)!r}" for p in self.PARAMS)
         return f"{type(self).__name__}({values})"
+
+
+def bind_params(fx: Effect) -> F64:
+    """The kernel params array ``[params..., sample_rate]``; ``fx.params`` becomes a view of it.
+
+    ``Effect.set`` then writes straight into the array the kernel reads: set()
+    copies nothing and allocates no array.
+    """
+    n = len(fx.PARAMS)
+    kp = np.zeros(n + 1, dtype=np.float64)
+    kp[:n] = fx.params
+    kp[n] = fx.sample_rate
+    fx.params = kp[:n]
+    return kp

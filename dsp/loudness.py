@@ -49,9 +49,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from dsp.effect import F32, F64, MAX_CHANNELS
+from dsp.effect import F32, F64, MAX_CHANNELS, as_block, check_rate_channels
 from dsp.fpu import clean, flush_tiny, ftz_begin, ftz_end
-from dsp.meters import as_block, check_rate_channels
 from dsp.params import ParamError
 
 OFFSET = -0.691  # BS.1770 eq. 2: makes a 1 kHz sine at -x dBFS in one channel read about -x

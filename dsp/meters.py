@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from dsp.effect import F32, F64, MAX_CHANNELS, SAMPLE_RATES
+from dsp.effect import F32, F64, as_block, check_rate_channels
 from dsp.fpu import SAMPLE_LIMIT, clean, ftz_begin, ftz_end
 from dsp.params import ParamError
 from dsp.truepeak import COEFS, TAPS, TP_DELAY, measure_true_peak, state_size, tp_step
@@ -45,41 +45,12 @@ LEVEL, HOLD, MAX = range(3)
 HOLD_SAMPLES, DECAY = range(2)
 
 
-def check_rate_channels(sample_rate: float, channels: int) -> float:
-    if not isinstance(sample_rate, int | float) or not (
-        SAMPLE_RATES[0] <= float(sample_rate) <= SAMPLE_RATES[1]
-    ):
-        lo, hi = SAMPLE_RATES
-        raise ParamError(f"sample_rate: {sample_rate!r} Hz is outside {lo:g}..{hi:g}")
-    if not isinstance(channels, int) or not 1 <= channels <= MAX_CHANNELS:
-        raise ParamError(f"channels: {channels!r} is not 1..{MAX_CHANNELS}")
-    return float(sample_rate)
-
-
 def checked_number(name: str, value: object, lo: float, hi: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ParamError(f"{name}: {value!r} is not a finite number")
     if not lo <= value <= hi:
         raise ParamError(f"{name}: {value!r} is outside {lo:g}..{hi:g}")
     return float(value)
-
-
-def as_block(block: npt.ArrayLike, channels: int) -> F32:  # RT for float32 (n, channels)
-    """The block as C-contiguous float32 (frames, channels); a 1-D block is mono."""
-    if (
-        type(block) is np.ndarray
-        and block.dtype == np.float32
-        and block.ndim == 2
-        and block.shape[1] == channels
-        and block.flags.c_contiguous
-    ):
-        return block
-    arr = np.asarray(block)
-    if arr.ndim == 1 and channels == 1:
-        arr = arr.reshape(-1, 1)
-    if arr.ndim != 2 or arr.shape[1] != channels:
-        raise ParamError(f"block: expected shape (frames, {channels}), got {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=np.float32)
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -36,10 +36,9 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from dsp.effect import F32, F64, MAX_CHANNELS, Effect
+from dsp.effect import F32, F64, MAX_CHANNELS, Effect, bind_params
 from dsp.fpu import clean, ftz_begin, ftz_end
 from dsp.params import Param, ParamError
-from dsp.stereo import bind_params
 
 CURVES = ("linear", "constant_power", "cut")
 LINEAR, CONSTANT_POWER, CUT = range(3)

@@ -30,10 +30,9 @@ import math
 import numpy as np
 from numba import njit
 
-from dsp.effect import F32, F64, Effect
+from dsp.effect import F32, F64, Effect, bind_params
 from dsp.fpu import clean, ftz_begin, ftz_end
 from dsp.params import Param
-from dsp.stereo import bind_params
 
 HOP = 16
 SMOOTH_S = 0.02

@@ -44,10 +44,9 @@ import math
 import numpy as np
 from numba import njit
 
-from dsp.effect import F32, F64, Effect
+from dsp.effect import F32, F64, Effect, bind_params
 from dsp.fpu import clean, ftz_begin, ftz_end
 from dsp.params import Param
-from dsp.stereo import bind_params
 
 LINES = 8
 BASE_MS = (29.7, 33.9, 37.3, 41.9, 46.1, 50.9, 55.7, 61.9)

@@ -38,10 +38,9 @@ import math
 import numpy as np
 from numba import njit
 
-from dsp.effect import F32, F64, Effect
+from dsp.effect import F32, F64, Effect, bind_params
 from dsp.fpu import clean, ftz_begin, ftz_end
 from dsp.params import Param
-from dsp.stereo import bind_params
 
 TAPS = 47
 BETA = 6.0

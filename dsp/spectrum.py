@@ -47,10 +47,10 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from dsp.effect import F32, F64
+from dsp.effect import F32, F64, as_block, check_rate_channels
 from dsp.fft import C128, I64, FFTPlan, is_power_of_two, rfft_into
 from dsp.fpu import clean, ftz_begin, ftz_end
-from dsp.meters import as_block, check_rate_channels, checked_number
+from dsp.meters import checked_number
 
 FLOOR_DB = -200.0
 FLOOR_POWER = 1e-20  # 10 ** (FLOOR_DB / 10)

@@ -55,7 +55,7 @@ import numpy as np
 from numba import njit
 
 from dsp.biquad import HIGHPASS, rbj
-from dsp.effect import F32, F64, Effect
+from dsp.effect import F32, F64, Effect, bind_params
 from dsp.fpu import clean, ftz_begin, ftz_end
 from dsp.params import Param
 
@@ -65,20 +65,6 @@ HOP = 16
 SMOOTH_S = 0.01
 BUTTERWORTH_Q = 1.0 / math.sqrt(2.0)
 CONSTANT_POWER, BALANCE = 0, 1
-
-
-def bind_params(fx: Effect) -> F64:
-    """The kernel params array ``[params..., sample_rate]``; ``fx.params`` becomes a view of it.
-
-    ``Effect.set`` then writes straight into the array the kernel reads: set()
-    copies nothing and allocates no array.
-    """
-    n = len(fx.PARAMS)
-    kp = np.zeros(n + 1, dtype=np.float64)
-    kp[:n] = fx.params
-    kp[n] = fx.sample_rate
-    fx.params = kp[:n]
-    return kp
 
 
 # -- gain --------------------------------------------------------------------------
