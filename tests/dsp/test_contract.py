@@ -74,6 +74,40 @@ def test_block_size_invariance(cls: type[Effect]) -> None:
         assert err <= 1e-5, f"block size {size}: max difference {err}"
 
 
+CHANGE_AT = 8320  # a block boundary for every size below (lcm of 64, 65 and 128)
+
+
+def _moved(cls: type[Effect], fraction: float) -> dict[str, object]:
+    """Every parameter moved to a point of its range (switches to another choice)."""
+    values: dict[str, object] = {}
+    for p in cls.PARAMS:
+        if p.choices:
+            values[p.name] = p.choices[int(fraction * 10) % len(p.choices)]
+        else:
+            values[p.name] = p.lo + fraction * (p.hi - p.lo)
+    return values
+
+
+@pytest.mark.parametrize("cls", EFFECTS, ids=IDS)
+def test_parameter_changes_are_block_size_invariant(cls: type[Effect]) -> None:
+    """Moves at the same sample positions give the same output however blocks are cut."""
+    x = program(3 * CHANGE_AT)
+    moves = {CHANGE_AT: _moved(cls, 0.37), 2 * CHANGE_AT: _moved(cls, 0.81)}
+    outputs = []
+    for size in (1, 64, 65, 128, CHANGE_AT):
+        fx = make(cls)
+        parts = []
+        for i in range(0, x.shape[0], size):
+            if i in moves:
+                fx.set(**moves[i])
+            parts.append(fx.process(x[i : i + size]).copy())
+        outputs.append(np.concatenate(parts))
+    for size, y in zip((1, 64, 65, 128), outputs[:-1], strict=True):
+        err = float(np.max(np.abs(y - outputs[-1])))
+        assert err <= 1e-5, f"block size {size}: max difference {err} after parameter moves"
+    assert np.all(np.isfinite(outputs[-1]))
+
+
 @pytest.mark.parametrize("cls", EFFECTS, ids=IDS)
 @pytest.mark.parametrize("channels", [1, 2])
 def test_mono_and_stereo_at_all_rates(cls: type[Effect], channels: int) -> None:
