@@ -1,0 +1,633 @@
+"""Feed-forward compressor: the gain computer and smoothing of Giannoulis, Massberg and Reiss,
+"Digital Dynamic Range Compressor Design - A Tutorial and Analysis" (JAES 2012).
+
+Signal flow. A stereo-linked detector reads the key (the input itself, or an external
+sidechain): *peak* takes the largest ``|x|`` across channels, *RMS* the mean power across
+channels averaged by a one-pole of ``rms_ms``. The level in dB goes through the static
+curve (``static_gain_db``: threshold, ratio, quadratic soft knee of width ``knee_db``); the
+gain reduction it asks for is smoothed in dB by a smooth branching one-pole (``attack_ms``
+while the reduction grows, ``release_ms`` while it shrinks), then makeup gain is added and
+``mix`` blends compressed and dry signal.
+
+Levels fed to the law: the peak detector gives the sample peak in dBFS (a sine of
+amplitude A reads ``20 log10 A``); the RMS detector gives the RMS in dBFS (the same sine
+reads ``20 log10 A - 3.01``).
+
+Cost. The gain law (one log2, one exp2, both polynomial: no libm calls) runs once per hop of
+``HOP`` = 16 samples; within a hop the linear output factor is interpolated per sample. The
+one-pole is exact at hop boundaries. Three refinements keep the time constants honest:
+
+- a frame louder than the level the current hop was computed from (by 0.086 dB) ends the hop
+  at once, so an attack starts on the sample that calls for it, not up to a hop later;
+- attacks faster than ``EXACT_ATTACK`` = 64 samples get their gain computed per sample while
+  the reduction grows;
+- releases shorter than 40 hops shorten the hop (``hop_length``: release/40, 1..16 samples).
+
+The peak detector holds the largest hop peak over the last ``min(10 ms, release/20)``
+(``hold_hops``), so a steady sine above ~50 Hz reads its peak without ripple; this delays
+the start of the release by release/20. The hops are positions in the stream, not in the
+block, so the output does not depend on how the stream is cut into blocks.
+
+Parameters ramp: threshold, slope (``1 - 1/ratio``), knee, makeup and mix move toward their
+targets with a 20 ms one-pole stepped on the hop grid.
+
+Params layout (float64, ``P_*``): ``[detector, threshold_db, ratio, knee_db, attack_ms,
+release_ms, makeup_db, mix, rms_ms, sample_rate]`` (the first nine are ``Compressor.PARAMS``).
+
+State layout (float64, ``STATE_SIZE`` numbers whatever the channel count): the scalars
+named by the ``S_*`` constants (hop position and length, the output factors ``f0``/``f1`` at
+the start and end of the current hop, the detector's accumulators (``hop_peak`` as float32
+bits), the smoothed parameters, the reduction in dB, cached coefficients), then the peak-hold
+block (``hold_max``: pos, held, age, ring[RING]). Call ``compressor_snap`` once after
+allocating or clearing a state (the wrapper does it in ``reset``).
+
+Kernels take C-contiguous arrays. ``compressor_kernel(inp, out, state, params)`` keys on the
+input; ``compressor_sidechain_kernel(inp, key, out, state, params)`` on an external key.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+from dsp.biquad import SMOOTH_S
+from dsp.effect import F32, F64, Effect
+from dsp.fpu import SAMPLE_LIMIT, clean, ftz_begin, ftz_end
+from dsp.params import Param, ParamError
+
+HOP = 16
+RING = 64  # hop peaks kept for the peak hold
+HOLD_MAX_S = 0.010
+RATIO_INF = 100.0  # a ratio at or above this is limiting (infinite)
+LN10_20 = math.log(10.0) / 20.0
+DB_PER_OCTAVE = 20.0 * math.log10(2.0)  # 20 log10(x) = DB_PER_OCTAVE * log2(x)
+DETECTORS = ("peak", "rms")
+ABS_MASK = 0x7FFFFFFF
+F32_INF_BITS = 0x7F800000
+LIMIT_BITS = int(np.float32(SAMPLE_LIMIT).view(np.int32))
+LIMIT_SQUARED = SAMPLE_LIMIT * SAMPLE_LIMIT
+TRIGGER_STEP = 1.01  # a frame this much (0.086 dB) above the held peak starts a hop early
+EXACT_ATTACK = 4 * HOP  # attacks faster than this many samples get their gain per sample
+
+(P_DETECTOR, P_THRESHOLD, P_RATIO, P_KNEE, P_ATTACK, P_RELEASE, P_MAKEUP, P_MIX, P_RMS,
+ P_SR) = range(10)
+PARAM_SIZE = 10
+
+(S_COUNTER, S_F0, S_F1, S_HOP_PEAK, S_HOP_POWER, S_POWER, S_RED, S_THR, S_SLOPE, S_KNEE,
+ S_MAKEUP, S_MIX, S_ALPHA_A, S_ALPHA_R, S_K_RMS, S_HOLD, S_ATTACK_MS, S_RELEASE_MS,
+ S_RMS_MS, S_LIN_LO, S_GAIN_DB, S_GAIN, S_LAST_LEVEL, S_LEVEL_DB, S_RED_START, S_TARGET,
+ S_TRIGGER, S_EXACT, S_ALPHA_A1, S_ALPHA_R1, S_HOP_LEN, S_HOP_WANT, S_PEAKS) = range(33)
+STATE_SIZE = S_PEAKS + 3 + RING  # the peak hold block (``hold_max``) is last
+
+
+# -- bit-level helpers: a vectorisable peak and a log2/exp2 without libm calls ---------------
+
+def _bitcast(src: Any, dst: Any, dst_ir: Any) -> Any:
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.bitcast(args[0], dst_ir)
+
+    return dst(src), codegen
+
+
+@intrinsic
+def _f32_bits(typingctx: Any, x: Any) -> Any:
+    return _bitcast(types.float32, types.int32, ir.IntType(32))
+
+
+@intrinsic
+def _bits_f32(typingctx: Any, b: Any) -> Any:
+    return _bitcast(types.int32, types.float32, ir.FloatType())
+
+
+@intrinsic
+def _f64_bits(typingctx: Any, x: Any) -> Any:
+    return _bitcast(types.float64, types.int64, ir.IntType(64))
+
+
+@intrinsic
+def _bits_f64(typingctx: Any, b: Any) -> Any:
+    return _bitcast(types.int64, types.float64, ir.DoubleType())
+
+
+@njit(cache=True, nogil=True, inline="always")
+def f32_bits(x: np.float32) -> int:  # RT
+    """The IEEE bits of a float32 sample as an int32."""
+    return _f32_bits(x)  # type: ignore[call-arg]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def bits_f32(b: int) -> float:  # RT
+    """The float32 whose IEEE bits are the int32 ``b``, widened to float."""
+    return float(_bits_f32(np.int32(b)))  # type: ignore[call-arg]
+
+
+_MANTISSA = (1 << 52) - 1
+_ONE_BITS = 1023 << 52
+_SQRT2 = math.sqrt(2.0)
+_L1 = 2.0 / math.log(2.0)
+_L3, _L5, _L7 = _L1 / 3.0, _L1 / 5.0, _L1 / 7.0
+_LN2 = math.log(2.0)
+_E0, _E1, _E2, _E3, _E4, _E5, _E6, _E7 = (_LN2**n / math.factorial(n) for n in range(8))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def fast_log2(x: float) -> float:  # RT
+    """log2(x) within 5e-8 for x >= 1e-300 (smaller x reads as 1e-300): no libm call."""
+    bits: int = _f64_bits(max(x, 1e-300))  # type: ignore[call-arg]
+    e = (bits >> 52) - 1023
+    m: float = _bits_f64((bits & _MANTISSA) | _ONE_BITS)
+    if m > _SQRT2:
+        m *= 0.5
+        e += 1
+    t = (m - 1.0) / (m + 1.0)  # |t| <= 0.1716: the atanh series converges fast
+    t2 = t * t
+    return e + t * (_L1 + t2 * (_L3 + t2 * (_L5 + t2 * _L7)))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def fast_exp2(y: float) -> float:  # RT
+    """2**y within 1e-8 relative for -1000 <= y <= 1000 (clamped there): no libm call."""
+    y = min(max(y, -1000.0), 1000.0)
+    n = math.floor(y + 0.5)
+    r = y - n  # in [-0.5, 0.5): 2**r by its Taylor series in r ln 2 (exact 1 at r = 0)
+    p = _E0 + r * (_E1 + r * (_E2 + r * (_E3 + r * (_E4 + r * (_E5 + r * (_E6 + r * _E7))))))
+    scale: float = _bits_f64((int(n) + 1023) << 52)  # type: ignore[call-arg]  # 2**n
+    return p * scale
+
+
+def static_gain_db(level_db: float, threshold_db: float, ratio: float, knee_db: float) -> float:
+    """The static curve: gain in dB (<= 0) for a detector level in dB.
+
+    Below ``threshold - knee/2`` the gain is 0; above ``threshold + knee/2`` the output rises
+    1/ratio dB per dB; in between the quadratic knee of Giannoulis et al. (2012), eq. 4.
+    A ratio of ``RATIO_INF`` (100) or more is infinite (a limiter's flat top).
+    """
+    slope = 1.0 if ratio >= RATIO_INF else 1.0 - 1.0 / max(ratio, 1.0)
+    over = level_db - threshold_db
+    knee = max(knee_db, 0.0)
+    if 2.0 * over <= -knee:
+        return 0.0
+    if 2.0 * abs(over) <= knee:
+        return -slope * (over + knee / 2.0) ** 2 / (2.0 * knee)
+    return -slope * over
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _reduction_db(level_db: float, thr: float, slope: float, knee: float) -> float:  # RT
+    """``-static_gain_db`` with the slope ``1 - 1/ratio`` precomputed."""
+    over = level_db - thr
+    if 2.0 * over <= -knee:
+        return 0.0
+    if 2.0 * abs(over) <= knee:
+        half = over + 0.5 * knee
+        return slope * half * half / (2.0 * knee)
+    return slope * over
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _slope(ratio: float) -> float:  # RT
+    return 1.0 if ratio >= RATIO_INF else 1.0 - 1.0 / max(ratio, 1.0)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ramp(cur: float, target: float, k: float, eps: float) -> float:  # RT
+    diff = target - cur
+    return target if abs(diff) < eps else cur + k * diff
+
+
+@njit(cache=True, nogil=True, inline="always")
+def hop_length(release_ms: float, sr: float) -> int:  # RT
+    """Samples between runs of the gain law: HOP, shorter for releases under 40 HOPs so that
+    the release still starts within release/40."""
+    return max(1, min(HOP, int(release_ms * 1e-3 * sr / 40.0)))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def hold_hops(release_ms: float, sr: float, hop: int) -> int:  # RT
+    """Hop peaks the peak detector holds: min(10 ms, release/20), 1..RING."""
+    hold = min(HOLD_MAX_S, release_ms * 5e-5) * sr
+    return max(1, min(RING, int(hold / hop + 0.5)))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def peak_bits(flat: F32, lo: int, hi: int, peak: int) -> int:  # RT
+    """Raise ``peak`` to the largest ``|clean(x)|`` of ``flat[lo:hi]``, as float32 bits (for
+    non-negative floats the bit patterns order like the values; an integer max vectorises
+    where a float max does not)."""
+    for j in range(lo, hi):
+        b = f32_bits(flat[j]) & ABS_MASK
+        b = 0 if b > F32_INF_BITS else min(b, LIMIT_BITS)  # NaN reads 0, huge reads the limit
+        peak = b if b > peak else peak
+    return peak
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _power(flat: F32, lo: int, hi: int, acc: float) -> float:  # RT
+    """Add ``clean(x)**2`` of ``flat[lo:hi]`` to ``acc`` (clamping the square, not x: the
+    same values, one compare in the common case)."""
+    for j in range(lo, hi):
+        v = float(flat[j])
+        sq = v * v
+        acc += sq if sq <= LIMIT_SQUARED else (LIMIT_SQUARED if sq == sq else 0.0)
+    return acc
+
+
+@njit(cache=True, nogil=True, inline="always")
+def apply_ramp(  # RT
+    a: F32, o: F32, channels: int, start: int, end: int, base: float, df: float
+) -> None:
+    """``o = clean(a) * (base + df * frame)`` for frames ``start:end`` of the flat
+    (frames * channels) arrays ``a`` and ``o``."""
+    if channels == 2:
+        for j in range(2 * start, 2 * end):
+            o[j] = clean(a[j]) * (base + df * (j >> 1))
+    elif channels == 1:
+        for j in range(start, end):
+            o[j] = clean(a[j]) * (base + df * j)
+    else:
+        for i in range(start, end):
+            f = base + df * i
+            for j in range(i * channels, (i + 1) * channels):
+                o[j] = clean(a[j]) * f
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _exact_gain(red: float, makeup: float, mix: float) -> float:  # RT
+    return 1.0 - mix + mix * fast_exp2((makeup - red) * (1.0 / DB_PER_OCTAVE))
+
+
+@njit(cache=True, nogil=True)
+def _apply_exact(  # RT
+    a: F32, o: F32, channels: int, start: int, end: int, at: int, target: float,
+    red_start: float, alpha1: float, makeup: float, mix: float
+) -> None:
+    """A fast attack, sample by sample: frame ``start`` is sample ``at + 1`` of the hop."""
+    d = (red_start - target) * alpha1 ** at
+    for i in range(start, end):
+        d *= alpha1
+        f = _exact_gain(target + d, makeup, mix)
+        for j in range(i * channels, (i + 1) * channels):
+            o[j] = clean(a[j]) * f
+
+
+@njit(cache=True, nogil=True, inline="always")
+def hold_max(state: F64, at: int, ring: int, value: float, count: int) -> float:  # RT
+    """Push ``value`` into the ring at ``state[at]`` and return the largest of the last
+    ``count`` (1..ring) values pushed: a sliding maximum that rescans the ring only when the
+    held maximum expires. Block layout: ``[pos, held, age, values[ring]...]``.
+    """
+    pos = int(state[at])
+    state[at + 3 + pos] = value
+    state[at] = pos + 1 if pos + 1 < ring else 0
+    held: float = state[at + 1]
+    age: float = state[at + 2] + 1.0
+    if value >= held:
+        held = value
+        age = 0.0
+    elif age >= count:
+        held = value
+        age = 0.0
+        j = pos
+        for back in range(1, count):
+            j = j - 1 if j > 0 else ring - 1
+            v = state[at + 3 + j]
+            if v > held:
+                held = v
+                age = back
+    state[at + 1] = held
+    state[at + 2] = age
+    return held
+
+
+@njit(cache=True, nogil=True)
+def _coefficients(state: F64, params: F64) -> None:  # RT
+    """Refresh the hop length and time-constant coefficients if a time parameter changed."""
+    if (state[S_ATTACK_MS] == params[P_ATTACK] and state[S_RELEASE_MS] == params[P_RELEASE]
+            and state[S_RMS_MS] == params[P_RMS]):
+        return
+    sr = params[P_SR]
+    state[S_ATTACK_MS] = params[P_ATTACK]
+    state[S_RELEASE_MS] = params[P_RELEASE]
+    state[S_RMS_MS] = params[P_RMS]
+    attack = max(params[P_ATTACK], 1e-3) * 1e-3 * sr  # in samples
+    release = max(params[P_RELEASE], 1e-3) * 1e-3 * sr
+    hop = hop_length(params[P_RELEASE], sr)
+    state[S_HOP_WANT] = hop
+    state[S_ALPHA_A1] = math.exp(-1.0 / attack)
+    state[S_ALPHA_R1] = math.exp(-1.0 / release)
+    state[S_ALPHA_A] = math.exp(-hop / attack)
+    state[S_ALPHA_R] = math.exp(-hop / release)
+    state[S_K_RMS] = 1.0 - math.exp(-hop / (max(params[P_RMS], 1e-3) * 1e-3 * sr))
+    state[S_HOLD] = hold_hops(params[P_RELEASE], sr, hop)
+    state[S_PEAKS + 2] = RING  # make the hold rescan its ring at the next hop
+
+
+@njit(cache=True, nogil=True)
+def compressor_snap(state: F64, params: F64) -> None:  # RT
+    """Clear ``state``; smoothed values jump to the targets in ``params``."""
+    state[:] = 0.0
+    state[S_ATTACK_MS] = -1.0
+    state[S_RELEASE_MS] = -1.0
+    state[S_RMS_MS] = -1.0
+    state[S_LAST_LEVEL] = math.nan
+    _coefficients(state, params)
+    state[S_THR] = params[P_THRESHOLD]
+    state[S_SLOPE] = _slope(params[P_RATIO])
+    state[S_KNEE] = max(params[P_KNEE], 0.0)
+    state[S_MAKEUP] = params[P_MAKEUP]
+    state[S_MIX] = params[P_MIX]
+    state[S_LIN_LO] = math.exp((state[S_THR] - 0.5 * state[S_KNEE]) * LN10_20)
+    state[S_GAIN_DB] = state[S_MAKEUP]
+    state[S_GAIN] = math.exp(state[S_MAKEUP] * LN10_20)
+    state[S_F0] = 1.0 - state[S_MIX] + state[S_MIX] * state[S_GAIN]
+    state[S_F1] = state[S_F0]
+    state[S_TRIGGER] = LIMIT_BITS  # until the first hop sets it
+    state[S_HOP_LEN] = state[S_HOP_WANT]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _compress(inp: F32, key: F32, out: F32, state: F64, params: F64) -> None:  # RT
+    frames, channels = inp.shape
+    kch = key.shape[1]
+    flat_in = inp.reshape(-1)
+    flat_out = out.reshape(-1)
+    flat_key = key.reshape(-1)
+    _coefficients(state, params)
+    k = 1.0 - math.exp(-state[S_HOP_WANT] / (SMOOTH_S * params[P_SR]))
+    rms = params[P_DETECTOR] >= 0.5
+    thr_t = params[P_THRESHOLD]
+    knee_t = max(params[P_KNEE], 0.0)
+    slope_t = _slope(params[P_RATIO])
+    makeup_t = params[P_MAKEUP]
+    mix_t = params[P_MIX]
+    alpha_a = state[S_ALPHA_A]
+    alpha_r = state[S_ALPHA_R]
+    alpha_a1 = state[S_ALPHA_A1]
+    alpha_r1 = state[S_ALPHA_R1]
+    hop_want = int(state[S_HOP_WANT])
+    hop = int(state[S_HOP_LEN])
+    fast_attack = params[P_ATTACK] * 1e-3 * params[P_SR] < EXACT_ATTACK
+    k_rms = state[S_K_RMS]
+    hold = int(state[S_HOLD])
+    thr = state[S_THR]
+    knee = state[S_KNEE]
+    slope = state[S_SLOPE]
+    makeup = state[S_MAKEUP]
+    mix = state[S_MIX]
+    lin_lo = state[S_LIN_LO]
+    red = state[S_RED]
+    power = state[S_POWER]
+    gain_db = state[S_GAIN_DB]
+    gain = state[S_GAIN]
+    last_level = state[S_LAST_LEVEL]
+    level_db = state[S_LEVEL_DB]
+    counter = int(state[S_COUNTER])
+    f0 = state[S_F0]
+    f1 = state[S_F1]
+    df = (f1 - f0) / hop
+    hop_peak = int(state[S_HOP_PEAK])
+    hop_power = state[S_HOP_POWER]
+    red_start = state[S_RED_START]
+    target = state[S_TARGET]
+    trigger = int(state[S_TRIGGER])
+    exact = state[S_EXACT] > 0.5
+    start = 0
+    while start < frames:
+        if counter == 0:  # a hop boundary: run the gain computer
+            if thr != thr_t or knee != knee_t:
+                thr = _ramp(thr, thr_t, k, 1e-6)
+                knee = _ramp(knee, knee_t, k, 1e-6)
+                lin_lo = math.exp((thr - 0.5 * knee) * LN10_20)
+            if slope != slope_t:
+                slope = _ramp(slope, slope_t, k, 1e-7)
+            if makeup != makeup_t:
+                makeup = _ramp(makeup, makeup_t, k, 1e-6)
+            if mix != mix_t:
+                mix = _ramp(mix, mix_t, k, 1e-7)
+            # detector: the level as a power (RMS) or an amplitude (peak)
+            if rms:
+                power += k_rms * (hop_power / (hop * kch) - power)
+                level, floor = power, lin_lo * lin_lo
+            else:
+                level = hold_max(state, S_PEAKS, RING, bits_f32(hop_peak), hold)
+                floor = lin_lo
+            target = 0.0
+            red_start = red
+            if level > floor:
+                tag = -level if rms else level  # which detector measured it
+                if tag != last_level:  # a held peak often repeats: skip the log
+                    last_level = tag
+                    level_db = DB_PER_OCTAVE * fast_log2(level)
+                    if rms:
+                        level_db *= 0.5
+                target = _reduction_db(level_db, thr, slope, knee)
+            # smooth branching one-pole on the reduction (dB)
+            red = target + (red - target) * (alpha_a if target > red else alpha_r)
+            if abs(red - target) < 1e-7:
+                red = target
+            if makeup - red != gain_db:
+                gain_db = makeup - red
+                gain = fast_exp2(gain_db * (1.0 / DB_PER_OCTAVE))
+            hop = hop_want
+            f0 = f1
+            f1 = 1.0 - mix + mix * gain
+            df = (f1 - f0) / hop
+            exact = fast_attack and target > red_start
+            hop_peak = 0
+            hop_power = 0.0
+            if not rms:  # louder than this and the target would rise: see below
+                trigger = f32_bits(np.float32(min(max(level, floor) * TRIGGER_STEP, 1e30)))
+        end = min(start + hop - counter, frames)
+        seg_peak = 0 if rms else peak_bits(flat_key, start * kch, end * kch, 0)
+        if rms:
+            hop_power = _power(flat_key, start * kch, end * kch, hop_power)
+        elif seg_peak > trigger:
+            # Attack without waiting for the hop to end: at the first frame louder than the
+            # trigger, end the hop (the gain reached so far carries on) and start a new one.
+            j = start
+            while peak_bits(flat_key, j * kch, (j + 1) * kch, 0) <= trigger:
+                j += 1
+            hop_peak = peak_bits(flat_key, start * kch, (j + 1) * kch, hop_peak)
+            done = counter + j - start
+            alpha1 = alpha_a1 if target > red_start else alpha_r1
+            red = target + (red_start - target) * alpha1**done
+            if exact:
+                _apply_exact(flat_in, flat_out, channels, start, j, counter, target, red_start,
+                             alpha_a1, makeup, mix)
+                f1 = _exact_gain(red, makeup, mix)
+            else:
+                apply_ramp(flat_in, flat_out, channels, start, j,
+                           f0 + df * (counter + 1 - start), df)
+                f1 = f0 + df * done
+            counter = 0
+            start = j
+            continue
+        elif seg_peak > hop_peak:
+            hop_peak = seg_peak
+        if exact:
+            _apply_exact(flat_in, flat_out, channels, start, end, counter, target, red_start,
+                         alpha_a1, makeup, mix)
+        else:
+            apply_ramp(flat_in, flat_out, channels, start, end, f0 + df * (counter + 1 - start),
+                       df)
+        counter += end - start
+        if counter == hop:
+            counter = 0
+        start = end
+    state[S_THR] = thr
+    state[S_KNEE] = knee
+    state[S_SLOPE] = slope
+    state[S_MAKEUP] = makeup
+    state[S_MIX] = mix
+    state[S_LIN_LO] = lin_lo
+    state[S_RED] = red
+    state[S_POWER] = power
+    state[S_GAIN_DB] = gain_db
+    state[S_GAIN] = gain
+    state[S_LAST_LEVEL] = last_level
+    state[S_LEVEL_DB] = level_db
+    state[S_COUNTER] = counter
+    state[S_F0] = f0
+    state[S_F1] = f1
+    state[S_HOP_PEAK] = hop_peak
+    state[S_HOP_POWER] = hop_power
+    state[S_RED_START] = red_start
+    state[S_TARGET] = target
+    state[S_TRIGGER] = trigger
+    state[S_EXACT] = 1.0 if exact else 0.0
+    state[S_HOP_LEN] = hop
+
+
+@njit(cache=True, nogil=True)
+def compressor_kernel(inp: F32, out: F32, state: F64, params: F64) -> None:  # RT
+    """Compress ``inp`` into ``out`` (may be the same array); the detector reads ``inp``.
+
+    Arrays are C-contiguous; call ``compressor_snap(state, params)`` once before the first
+    block.
+    """
+    saved = ftz_begin()
+    _compress(inp, inp, out, state, params)
+    ftz_end(saved)
+
+
+@njit(cache=True, nogil=True)
+def compressor_sidechain_kernel(  # RT
+    inp: F32, key: F32, out: F32, state: F64, params: F64
+) -> None:
+    """Compress ``inp`` into ``out``, the detector reading ``key`` (an external sidechain with
+    the frames of ``inp`` and any number of channels; it may be the same array as ``inp``).
+    """
+    saved = ftz_begin()
+    _compress(inp, key, out, state, params)
+    ftz_end(saved)
+
+
+class _Keyed(Effect):
+    """An effect whose detector may listen to an external key (sidechain) signal."""
+
+    def run_keyed(self, inp: F32, key: F32, out: F32) -> None:  # RT
+        raise NotImplementedError
+
+    def run(self, inp: F32, out: F32) -> None:  # RT
+        self.run_keyed(inp, inp, out)
+
+    def process_sidechain(  # RT when both are float32 (n, c) and n has been seen
+        self, block: npt.ArrayLike, key: npt.ArrayLike
+    ) -> F32:
+        """Process ``block`` with the detector driven by ``key`` instead of the input.
+
+        ``key`` is (frames, channels) with the frames of ``block`` and either this effect's
+        channel count or one channel; anything else raises ParamError. Returns a view of
+        the output buffer, like ``process``.
+        """
+        inp = self._as_block(block)
+        k = self._as_key(key, inp.shape[0])
+        out = self._output(inp.shape[0])
+        if inp.shape[0]:
+            self.run_keyed(inp, k, out)
+        return out
+
+    def _output(self, n: int) -> F32:  # RT after the first block of this size
+        out = self._views.get(n)
+        if out is None:
+            if n > self._out.shape[0]:
+                self._out = np.zeros((n, self.channels), dtype=np.float32)
+                self._views.clear()
+            out = self._views[n] = self._out[:n]
+        return out
+
+    def _as_key(self, key: npt.ArrayLike, frames: int) -> F32:  # RT for float32 (n, c) input
+        if not (
+            type(key) is np.ndarray
+            and key.dtype == np.float32
+            and key.ndim == 2
+            and key.flags.c_contiguous
+        ):
+            arr = np.asarray(key)
+            if arr.ndim == 1:
+                arr = arr.reshape(-1, 1)
+            key = np.ascontiguousarray(arr, dtype=np.float32) if arr.ndim == 2 else arr
+        if key.ndim != 2 or key.shape[0] != frames or key.shape[1] not in (1, self.channels):
+            raise ParamError(
+                f"key: expected shape ({frames}, {self.channels}) or ({frames}, 1), "
+                f"got {key.shape}"
+            )
+        return key
+
+
+class Compressor(_Keyed):
+    """Feed-forward compressor: peak/RMS stereo-linked detector, soft knee, smooth attack and
+    release on the gain in dB, makeup, dry/wet mix and an external sidechain
+    (``process_sidechain``)."""
+
+    PARAMS = (
+        Param("detector", "", 0, 1, 0, "level detector: sample peak or RMS", DETECTORS),
+        Param("threshold_db", "dB", -60.0, 0.0, -18.0, "level where compression starts"),
+        Param("ratio", ":1", 1.0, RATIO_INF, 4.0,
+              "dB in per dB out above the threshold; 100 means infinite (limiting)"),
+        Param("knee_db", "dB", 0.0, 24.0, 6.0, "width of the soft knee (0 = hard knee)"),
+        Param("attack_ms", "ms", 0.1, 500.0, 10.0,
+              "time constant while the gain reduction grows"),
+        Param("release_ms", "ms", 1.0, 5000.0, 100.0,
+              "time constant while the gain reduction shrinks"),
+        Param("makeup_db", "dB", -24.0, 24.0, 0.0, "gain added after compression"),
+        Param("mix", "", 0.0, 1.0, 1.0, "share of the compressed signal (0 dry, 1 all wet)"),
+        Param("rms_ms", "ms", 1.0, 300.0, 10.0, "averaging time of the RMS detector"),
+    )
+    EXAMPLE = {
+        "threshold_db": -24.0, "ratio": 4.0, "knee_db": 6.0, "attack_ms": 5.0,
+        "release_ms": 80.0, "makeup_db": 6.0, "mix": 0.8, "detector": "rms",
+    }
+
+    def __init__(self, sample_rate: float = 48000.0, channels: int = 2, **kw: Any) -> None:
+        self._kp = np.zeros(PARAM_SIZE, dtype=np.float64)
+        super().__init__(sample_rate, channels, **kw)
+
+    def make_state(self) -> F64:
+        return np.zeros(STATE_SIZE, dtype=np.float64)
+
+    def set(self, **values: Any) -> None:
+        super().set(**values)
+        self._kp[:P_SR] = self.params
+        self._kp[P_SR] = self.sample_rate
+
+    def on_reset(self) -> None:
+        compressor_snap(self.state, self._kp)
+
+    def run(self, inp: F32, out: F32) -> None:  # RT
+        compressor_kernel(inp, out, self.state, self._kp)
+
+    def run_keyed(self, inp: F32, key: F32, out: F32) -> None:  # RT
+        compressor_sidechain_kernel(inp, key, out, self.state, self._kp)
+
+    @property
+    def gain_reduction_db(self) -> float:
+        """The current smoothed gain reduction in dB, >= 0 (before makeup and mix): for meters.
+        Any thread may read it; it lags the audio by at most one block."""
+        return float(self.state[S_RED])
