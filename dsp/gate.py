@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from dsp.compressor import HOP, RING, _Keyed, bits_f32, hold_max, peak_bits
+from dsp.compressor import HOP, RING, _Keyed, hold_max, peak_bits
 from dsp.effect import F32, F64
+from dsp.fastmath import bits_f32
 from dsp.fpu import clean, ftz_begin, ftz_end
 from dsp.params import Param
 
