@@ -24,7 +24,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +34,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from dsp.analysis import Analysis, analyze
+if TYPE_CHECKING:
+    from dsp.analysis import Analysis
 
 F32 = npt.NDArray[np.float32]
 
@@ -153,6 +154,9 @@ def analyse_file(path: str) -> dict[str, Any]:
     """The JSON object for one file: its analysis, or its error."""
     try:
         audio, rate = decode(path)
+        # Imported here: dsp compiles kernels on import, which other commands should not pay for.
+        from dsp.analysis import analyze
+
         return to_json(path, analyze(audio, rate))
     except DecodeError as exc:
         return {"file": path, "error": str(exc)}
