@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
@@ -38,7 +39,9 @@ def _read_mxcsr(typingctx: Any) -> Any:
     sig = types.uint32()
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        ptr = builder.alloca(ir.IntType(32))
+        # In the entry block: an alloca at the call site would grow the stack on every
+        # iteration when the call is inlined into a loop.
+        ptr = cgutils.alloca_once(builder, ir.IntType(32))  # type: ignore[no-untyped-call]
         if _X86:
             _mxcsr_call(builder, "llvm.x86.sse.stmxcsr", ptr)
         else:
@@ -54,7 +57,7 @@ def _write_mxcsr(typingctx: Any, value: Any) -> Any:
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         if _X86:
-            ptr = builder.alloca(ir.IntType(32))
+            ptr = cgutils.alloca_once(builder, ir.IntType(32))  # type: ignore[no-untyped-call]
             builder.store(args[0], ptr)
             _mxcsr_call(builder, "llvm.x86.sse.ldmxcsr", ptr)
         return context.get_dummy_value()
