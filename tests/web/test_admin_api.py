@@ -14,7 +14,7 @@ import httpx
 
 from persistence.db import Database
 from tests.conftest import STRONG_PASSWORD
-from tests.web.test_auth_api import (
+from tests.web.api_helpers import (
     Account,
     assert_error,
     kinds,

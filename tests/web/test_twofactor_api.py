@@ -16,7 +16,7 @@ import asyncpg
 import httpx
 
 from tests.conftest import STRONG_PASSWORD
-from tests.web.test_auth_api import (
+from tests.web.api_helpers import (
     Account,
     assert_error,
     current_step,
