@@ -48,14 +48,13 @@ input; ``compressor_sidechain_kernel(inp, key, out, state, params)`` on an exter
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit
 
 from dsp.biquad import SMOOTH_S
-from dsp.effect import F32, F64, Effect
+from dsp.effect import F32, F64, Effect, bind_params
 from dsp.fastmath import bits_f32, f32_bits, fast_exp2, fast_log2
 from dsp.fpu import SAMPLE_LIMIT, clean, ftz_begin, ftz_end
 from dsp.params import Param, ParamError
@@ -477,15 +476,6 @@ class _Keyed(Effect):
             self.run_keyed(inp, k, out)
         return out
 
-    def _output(self, n: int) -> F32:  # RT after the first block of this size
-        out = self._views.get(n)
-        if out is None:
-            if n > self._out.shape[0]:
-                self._out = np.zeros((n, self.channels), dtype=np.float32)
-                self._views.clear()
-            out = self._views[n] = self._out[:n]
-        return out
-
     def _as_key(self, key: npt.ArrayLike, frames: int) -> F32:  # RT for float32 (n, c) input
         if not (
             type(key) is np.ndarray
@@ -529,17 +519,9 @@ class Compressor(_Keyed):
         "release_ms": 80.0, "makeup_db": 6.0, "mix": 0.8, "detector": "rms",
     }
 
-    def __init__(self, sample_rate: float = 48000.0, channels: int = 2, **kw: Any) -> None:
-        self._kp = np.zeros(PARAM_SIZE, dtype=np.float64)
-        super().__init__(sample_rate, channels, **kw)
-
     def make_state(self) -> F64:
+        self._kp = bind_params(self)  # [params..., sample_rate]: set() writes into it
         return np.zeros(STATE_SIZE, dtype=np.float64)
-
-    def set(self, **values: Any) -> None:
-        super().set(**values)
-        self._kp[:P_SR] = self.params
-        self._kp[P_SR] = self.sample_rate
 
     def on_reset(self) -> None:
         compressor_snap(self.state, self._kp)

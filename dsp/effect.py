@@ -127,15 +127,19 @@ class Effect:
 
     def process(self, block: npt.ArrayLike) -> F32:  # RT when block is float32 (n, channels)
         inp = self._as_block(block)
-        n = inp.shape[0]
+        out = self._output(inp.shape[0])
+        if inp.shape[0]:
+            self.run(inp, out)
+        return out
+
+    def _output(self, n: int) -> F32:  # RT after the first block of this size
+        """The output view for ``n`` frames (the first of a size allocates it)."""
         out = self._views.get(n)
-        if out is None:  # first block of this size: not RT (allocates a view, maybe a buffer)
+        if out is None:
             if n > self._out.shape[0]:
                 self._out = np.zeros((n, self.channels), dtype=np.float32)
                 self._views.clear()
             out = self._views[n] = self._out[:n]
-        if n:
-            self.run(inp, out)
         return out
 
     def _as_block(self, block: npt.ArrayLike) -> F32:  # RT for float32 (n, channels) input

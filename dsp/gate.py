@@ -25,13 +25,12 @@ State layout (float64): ``S_*`` scalars, then a ``hold_max`` block of ``RING`` h
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 from numba import njit
 
 from dsp.compressor import HOP, RING, _Keyed, hold_max, peak_bits
-from dsp.effect import F32, F64
+from dsp.effect import F32, F64, bind_params
 from dsp.fastmath import bits_f32
 from dsp.fpu import clean, ftz_begin, ftz_end
 from dsp.params import Param
@@ -174,17 +173,9 @@ class NoiseGate(_Keyed):
         "release_ms": 150.0, "range_db": 40.0,
     }
 
-    def __init__(self, sample_rate: float = 48000.0, channels: int = 2, **kw: Any) -> None:
-        self._kp = np.zeros(PARAM_SIZE, dtype=np.float64)
-        super().__init__(sample_rate, channels, **kw)
-
     def make_state(self) -> F64:
+        self._kp = bind_params(self)  # [params..., sample_rate]: set() writes into it
         return np.zeros(STATE_SIZE, dtype=np.float64)
-
-    def set(self, **values: Any) -> None:
-        super().set(**values)
-        self._kp[:P_SR] = self.params
-        self._kp[P_SR] = self.sample_rate
 
     def on_reset(self) -> None:
         gate_snap(self.state, self._kp)
