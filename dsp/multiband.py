@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 
 from dsp import compressor as comp
+from dsp import gaincomputer as gc
 from dsp.crossover import split3, split3_snap
 from dsp.crossover import state_size as split_state_size
 from dsp.effect import F32, F64, Effect
@@ -105,7 +106,7 @@ def _band_params(band: str) -> tuple[Param, ...]:
 
 BAND_PARAM_COUNT = 5
 # where each of a band's parameters goes in its compressor params block
-_TO_COMPRESSOR = (comp.P_THRESHOLD, comp.P_RATIO, comp.P_ATTACK, comp.P_RELEASE, comp.P_MAKEUP)
+_TO_COMPRESSOR = (gc.P_THRESHOLD, gc.P_RATIO, gc.P_ATTACK, gc.P_RELEASE, gc.P_MAKEUP)
 
 
 class MultibandCompressor(Effect):
@@ -142,11 +143,11 @@ class MultibandCompressor(Effect):
         kp[2] = self.sample_rate
         for b in range(3):
             p = SPLIT_PARAMS + b * CP
-            kp[p + comp.P_KNEE] = params[2]
-            kp[p + comp.P_DETECTOR] = params[3]
-            kp[p + comp.P_MIX] = 1.0
-            kp[p + comp.P_RMS] = RMS_MS
-            kp[p + comp.P_SR] = self.sample_rate
+            kp[p + gc.P_KNEE] = params[2]
+            kp[p + gc.P_DETECTOR] = params[3]
+            kp[p + gc.P_MIX] = 1.0
+            kp[p + gc.P_RMS] = RMS_MS
+            kp[p + gc.P_SR] = self.sample_rate
             first = self._FIRST_BAND + b * BAND_PARAM_COUNT
             for j, to in enumerate(_TO_COMPRESSOR):
                 kp[p + to] = params[first + j]
@@ -160,6 +161,6 @@ class MultibandCompressor(Effect):
     def gain_reduction_db(self, band: str) -> float:
         """Current gain reduction of one band ("low", "mid", "high") in dB, >= 0."""
         b = BANDS.index(band)
-        at = state_size(self.channels) - 3 * CS + b * CS + comp.S_RED
+        at = state_size(self.channels) - 3 * CS + b * CS + gc.S_RED
         return float(self.state[at])
 

@@ -29,7 +29,9 @@ from numba import njit
 from numba.core.dispatcher import Dispatcher
 from numba.core.runtime import _nrt_python as nrt
 
+import dsp.gaincomputer
 import dsp.strip
+import dsp.strip_stages
 from dsp.biquad import ParametricEQ4
 from dsp.compressor import Compressor
 from dsp.delay import Delay
@@ -274,17 +276,19 @@ def test_no_compiled_strip_function_allocates() -> None:
     njit(nogil=True)(dsp.strip.strip_kernel.py_func).compile(
         dsp.strip.strip_kernel.signatures[0])
     checked = 0
-    for attr, obj in vars(dsp.strip).items():
-        if not (isinstance(obj, Dispatcher) and obj.signatures) or obj.__module__ != "dsp.strip":
-            continue
-        fresh = njit(nogil=True)(obj.py_func)
-        for sig in obj.signatures:
-            fresh.compile(sig)
-        for ir in fresh.inspect_llvm().values():
-            assert ir, f"dsp.strip.{attr}: no IR to inspect"
-            found = set(ALLOCATING.findall(ir))
-            assert not found, f"dsp.strip.{attr} allocates: {sorted(found)}"
-        checked += 1
+    for module in (dsp.strip, dsp.strip_stages, dsp.gaincomputer):
+        for attr, obj in vars(module).items():
+            if not (isinstance(obj, Dispatcher) and obj.signatures) or (
+                    obj.__module__ != module.__name__):
+                continue
+            fresh = njit(nogil=True)(obj.py_func)
+            for sig in obj.signatures:
+                fresh.compile(sig)
+            for ir in fresh.inspect_llvm().values():
+                assert ir, f"{module.__name__}.{attr}: no IR to inspect"
+                found = set(ALLOCATING.findall(ir))
+                assert not found, f"{module.__name__}.{attr} allocates: {sorted(found)}"
+            checked += 1
     assert checked >= 10, checked
 
 
