@@ -6,7 +6,8 @@ The output's true peak, as ``dsp.truepeak.measure_true_peak`` reads it, stays at
 A stage. Each input frame goes into a delay line of ``D`` samples and into the true-peak
 interpolator: the meter's own 4x polyphase filter (``dsp.truepeak.COEFS``, the arithmetic
 of ``tp_step`` run as a block FIR so it vectorises; bit-identical), which gives the largest
-value interpolated from the last ``TAPS`` = 16 samples, across channels (stereo-linked).
+value interpolated from the last ``TAPS`` = 16 samples (or the larger of the two samples
+the points lie between), across channels (stereo-linked).
 That window's required gain is ``r = min(1, ceiling / peak)``. Then
 
 - a sliding minimum of ``r`` over ``D + 1`` samples (a monotonic deque) holds each
@@ -49,7 +50,7 @@ from numba import njit
 from dsp.effect import F32, F64, Effect
 from dsp.fpu import clean, ftz_begin, ftz_end
 from dsp.params import Param
-from dsp.truepeak import COEFS, TAPS
+from dsp.truepeak import CENTRE, COEFS, TAPS
 
 MAX_LOOKAHEAD_S = 0.010
 MIN_DELAY = TAPS  # a stage's ramp is D - (TAPS - 2) >= 2 samples
@@ -123,6 +124,7 @@ def _fir_peak(src: F64, peak: F64, n: int, keep: bool) -> None:  # RT
             a2 += COEFS[2, k] * v
             a3 += COEFS[3, k] * v
         p = max(max(abs(a0), abs(a1)), max(abs(a2), abs(a3)))
+        p = max(p, max(abs(src[i + CENTRE]), abs(src[i + CENTRE + 1])))  # tp_step's samples
         if keep:
             p = max(p, peak[i])
         peak[i] = p

@@ -2,9 +2,13 @@
 
 A 64-tap Kaiser-windowed sinc interpolator in four polyphase branches of 16 taps
 (flat within 0.01 dB to 15 kHz at 48 kHz, -0.6 dB at 20 kHz)
-reconstructs three points between each pair of samples; the true peak is the
-largest magnitude among the samples and those points. Inter-sample peaks of a
-full-scale signal near fs/4 read up to ~3 dB above the sample peak.
+reconstructs four points between each pair of samples (at 1/8, 3/8, 5/8 and
+7/8 of the way: the prototype's centre falls between two taps); the true peak is
+the largest magnitude among those points and the two samples they lie between
+(``CENTRE`` and ``CENTRE + 1`` of the window). Without the samples a lone
+full-scale sample would read 0.974: the points beside it, not on it.
+Inter-sample peaks of a full-scale signal near fs/4 read up to ~3 dB above the
+sample peak.
 
 ``tp_step`` is the per-sample building block (used by the limiter and the
 meters); ``true_peak`` runs it over a block. The interpolator delays by
@@ -25,6 +29,7 @@ from dsp.fpu import clean, ftz_begin, ftz_end
 PHASES = 4
 TAPS = 16  # per phase
 TP_DELAY = TAPS // 2
+CENTRE = TAPS // 2 - 1  # window index (0 = oldest) of the sample before the points
 
 
 def _design() -> F64:
@@ -52,7 +57,7 @@ def tp_step(x: float, state: F64, at: int, coefs: F64) -> float:  # RT
     state[at + pos] = x
     pos = (pos + 1) % TAPS
     state[at + TAPS] = pos
-    peak = 0.0
+    peak = max(abs(state[at + (pos + CENTRE) % TAPS]), abs(state[at + (pos + CENTRE + 1) % TAPS]))
     for p in range(PHASES):
         acc = 0.0
         for k in range(TAPS):

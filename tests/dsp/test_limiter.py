@@ -102,6 +102,19 @@ def test_output_true_peak_never_exceeds_the_ceiling(
                  release_ms=release_ms)
     y = run(fx, x)
     assert float(np.max(measure_true_peak(y))) <= 10 ** (ceiling_db / 20), true_peak_db(y)
+    assert float(np.max(np.abs(y))) <= 10 ** (ceiling_db / 20)  # the samples themselves too
+
+
+@pytest.mark.parametrize("ceiling_db", [-1.0, -6.0])
+def test_a_lone_full_scale_sample_is_held_to_the_ceiling(ceiling_db: float) -> None:
+    """The interpolated points lie between samples, so a lone sample reads lower than itself
+    on them alone; the detector takes the samples too."""
+    x = np.zeros((4800, 2), dtype=np.float32)
+    x[1000, 0] = 1.0
+    x[2001, 1] = -1.0
+    y = run(Limiter(48000.0, 2, ceiling_db=ceiling_db), x)
+    assert float(np.max(np.abs(y))) <= 10 ** (ceiling_db / 20)
+    assert float(np.max(np.abs(y))) > 10 ** ((ceiling_db - 0.1) / 20)  # limited, not crushed
 
 
 def program(sr: float, seconds: float, channels: int) -> F32:
