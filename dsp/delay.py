@@ -50,6 +50,7 @@ FADE_S = 0.03
 SMOOTH_S = 0.02
 SNAP = 1e-9  # a smoothed value this close to its target jumps to it
 LOWCUT_OFF_HZ = 20.0
+HP_LEAK_S = 0.03  # with the low cut off, the high-pass memory fades out with this time constant
 HIGHCUT_OFF_HZ = 20000.0
 
 NOTES = ("1/1", "1/2", "1/4", "1/8", "1/16")
@@ -116,6 +117,37 @@ def _coef_hp(params: F64) -> float:  # RT
 
 
 @njit(cache=True, nogil=True, inline="always")
+def hp_leak(params: F64) -> float:  # RT
+    """The factor on the high-pass memory per sample: 1 while the low cut is on. The high-pass
+    is ``lp - hp`` with ``hp`` a one-pole of ``lp``; switched off, its coefficient glides to 0
+    and ``hp`` would freeze at its last value, a DC offset in every echo from then on (fed
+    back, ``-hp / (1 - feedback)``). Off, ``hp`` fades to 0 over ``HP_LEAK_S`` instead."""
+    if params[P_LOWCUT] <= LOWCUT_OFF_HZ:
+        return math.exp(-1.0 / (HP_LEAK_S * params[P_SR]))
+    return 1.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def echo_filter(  # RT
+    y: float, lp: float, hp: float, alp: float, ahp: float, leak: float
+) -> tuple[float, float, float]:
+    """One sample of the echo path's filters: returns (filtered, lp, hp)."""
+    lp = (1.0 - alp) * lp + alp * y
+    hp = (1.0 - ahp) * leak * hp + ahp * lp
+    return lp - hp, lp, hp
+
+
+@njit(cache=True, nogil=True, inline="always")
+def stereo_writes(  # RT
+    xl: float, xr: float, yl: float, yr: float, fb: float, pingpong: bool
+) -> tuple[float, float]:
+    """What a stereo frame writes into the left and right lines."""
+    if pingpong:
+        return 0.5 * (xl + xr) + fb * yr, fb * yl
+    return xl + fb * yl, xr + fb * yr
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _smooth4(
     a: float, b: float, c: float, d: float, ta: float, tb: float, tc: float, td: float, k: float
 ) -> tuple[float, float, float, float, bool]:  # RT
@@ -164,6 +196,7 @@ def delay_kernel(inp: F32, out: F32, state: F64, params: F64) -> None:  # RT
         state[S_HP_A] = _coef_hp(params)
     alp_t = state[S_LP_A]
     ahp_t = state[S_HP_A]
+    leak = hp_leak(params)
     k = state[S_K]
     n_fade = max(math.floor(FADE_S * params[P_SR] + 0.5), 1.0)
     inv_fade = 1.0 / n_fade
@@ -207,20 +240,11 @@ def delay_kernel(inp: F32, out: F32, state: F64, params: F64) -> None:  # RT
                 if fade >= n_fade:
                     tap = nxt
                     fade = 0.0
-            lpl = (1.0 - alp) * lpl + alp * yl
-            lpr = (1.0 - alp) * lpr + alp * yr
-            hpl = (1.0 - ahp) * hpl + ahp * lpl
-            hpr = (1.0 - ahp) * hpr + ahp * lpr
-            yl = lpl - hpl
-            yr = lpr - hpr
+            yl, lpl, hpl = echo_filter(yl, lpl, hpl, alp, ahp, leak)
+            yr, lpr, hpr = echo_filter(yr, lpr, hpr, alp, ahp, leak)
             xl = clean(inp[i, 0])
             xr = clean(inp[i, 1])
-            if pingpong:
-                state[bl + w] = 0.5 * (xl + xr) + fb * yr
-                state[br + w] = fb * yl
-            else:
-                state[bl + w] = xl + fb * yl
-                state[br + w] = xr + fb * yr
+            state[bl + w], state[br + w] = stereo_writes(xl, xr, yl, yr, fb, pingpong)
             out[i, 0] = xl + mix * (yl - xl)
             out[i, 1] = xr + mix * (yr - xr)
             w += 1
@@ -260,9 +284,7 @@ def delay_kernel(inp: F32, out: F32, state: F64, params: F64) -> None:  # RT
                     if fade >= n_fade:
                         tap = nxt
                         fade = 0.0
-                lp = (1.0 - alp) * lp + alp * y
-                hp = (1.0 - ahp) * hp + ahp * lp
-                y = lp - hp
+                y, lp, hp = echo_filter(y, lp, hp, alp, ahp, leak)
                 x = clean(inp[i, c])
                 state[buf + w] = x + fb * y
                 out[i, c] = x + mix * (y - x)

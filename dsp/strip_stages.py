@@ -32,6 +32,9 @@ from dsp.delay import (
     _coef_lp,
     _smooth4,
     _target_tap,
+    echo_filter,
+    hp_leak,
+    stereo_writes,
 )
 from dsp.effect import F32, F64
 from dsp.fastmath import f32_bits
@@ -59,8 +62,9 @@ M_SIZE = 8
 # delay lanes: smoothed values and filter memory (left, right: lowpass, highpass), cached
 # coefficients, per-call values
 (D_TAP, D_NXT, D_FADE, D_FB, D_MIX, D_ALP, D_AHP, D_LPL, D_HPL, D_LPR, D_HPR, D_K, D_LP_HZ,
- D_LP_A, D_HP_HZ, D_HP_A, D_TARGET, D_PP, D_STEADY, D_MOVING, D_ALPC, D_AHPC) = range(22)
-D_ROWS = 22
+ D_LP_A, D_HP_HZ, D_HP_A, D_TARGET, D_PP, D_STEADY, D_MOVING, D_ALPC, D_AHPC,
+ D_LEAK) = range(23)
+D_ROWS = 23
 # gain lanes: ramp start, target, position and length (as dsp.stereo.gain_kernel), step
 G_START, G_TARGET, G_POS, G_N, G_STEP = range(5)
 G_ROWS = 5
@@ -123,7 +127,8 @@ def delay_prepare(ds: F64, dp: F64, line: int) -> tuple[int, bool]:  # RT
         ds[D_MOVING, t] = 1.0 if moving else 0.0
         ds[D_STEADY, t] = 1.0 if steady else 0.0
         ds[D_ALPC, t] = 1.0 - ds[D_ALP, t]
-        ds[D_AHPC, t] = 1.0 - ds[D_AHP, t]
+        ds[D_LEAK, t] = hp_leak(d)
+        ds[D_AHPC, t] = (1.0 - ds[D_AHP, t]) * ds[D_LEAK, t]  # echo_filter's factor
         plain = plain and steady and ds[D_PP, t] < 0.5
         if steady:
             shortest = min(shortest, int(ds[D_TAP, t]))
@@ -300,6 +305,7 @@ def _delay_track(  # RT
     mix = ds[D_MIX, t]
     alp = ds[D_ALP, t]
     ahp = ds[D_AHP, t]
+    leak = ds[D_LEAK, t]
     lpl = ds[D_LPL, t]
     hpl = ds[D_HPL, t]
     lpr = ds[D_LPR, t]
@@ -329,20 +335,11 @@ def _delay_track(  # RT
             if fade >= n_fade:
                 tap = nxt
                 fade = 0.0
-        lpl = (1.0 - alp) * lpl + alp * yl
-        lpr = (1.0 - alp) * lpr + alp * yr
-        hpl = (1.0 - ahp) * hpl + ahp * lpl
-        hpr = (1.0 - ahp) * hpr + ahp * lpr
-        yl = lpl - hpl
-        yr = lpr - hpr
+        yl, lpl, hpl = echo_filter(yl, lpl, hpl, alp, ahp, leak)
+        yr, lpr, hpr = echo_filter(yr, lpr, hpr, alp, ahp, leak)
         xl = clamp(_compressed(x, g, i, 0, t))
         xr = clamp(_compressed(x, g, i, 1, t))
-        if pingpong:
-            trk[w, 0] = 0.5 * (xl + xr) + fb * yr
-            trk[w, 1] = fb * yl
-        else:
-            trk[w, 0] = xl + fb * yl
-            trk[w, 1] = xr + fb * yr
+        trk[w, 0], trk[w, 1] = stereo_writes(xl, xr, yl, yr, fb, pingpong)
         x[i, 0, t] = xl + mix * (yl - xl)
         x[i, 1, t] = xr + mix * (yr - xr)
         w += 1

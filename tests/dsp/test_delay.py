@@ -127,6 +127,21 @@ def test_maximum_feedback_with_filters_still_decays() -> None:
     assert all(b < a for a, b in itertools.pairwise(levels)), levels
 
 
+@pytest.mark.parametrize("channels", [1, 2])
+def test_switching_the_low_cut_off_leaves_no_dc_in_the_echoes(channels: int) -> None:
+    """The high-pass's memory must not freeze when its coefficient glides to 0: that would
+    put a constant offset into every echo, fed back for ever."""
+    sr = 48000.0
+    fx = Delay(sr, channels, time_ms=100.0, feedback=0.5, mix=1.0, lowcut_hz=800.0)
+    t = np.arange(int(sr)) / sr
+    bass = (0.5 * np.sin(2 * np.pi * 60.0 * t) + 0.3).astype(np.float32)
+    fx.process(np.repeat(bass[:, None], channels, axis=1))
+    fx.set(lowcut_hz=20.0)  # off
+    fx.process(np.zeros((3 * int(sr), channels), dtype=np.float32))  # echoes die away
+    tail = fx.process(np.zeros((int(sr), channels), dtype=np.float32))
+    assert float(np.max(np.abs(tail))) < 1e-6  # it froze at -0.27
+
+
 def test_changing_the_time_crossfades_without_a_jump() -> None:
     """A time change crossfades the read position: the output moves no faster than the input
     plus the fade slope (a jump of the tap would step by up to twice the amplitude)."""
