@@ -57,7 +57,9 @@ def tp_step(x: float, state: F64, at: int, coefs: F64) -> float:  # RT
     state[at + pos] = x
     pos = (pos + 1) % TAPS
     state[at + TAPS] = pos
-    peak = max(abs(state[at + (pos + CENTRE) % TAPS]), abs(state[at + (pos + CENTRE + 1) % TAPS]))
+    before = float(state[at + (pos + CENTRE) % TAPS])  # the samples the points lie between
+    after = float(state[at + (pos + CENTRE + 1) % TAPS])
+    peak = max(abs(before), abs(after))
     for p in range(PHASES):
         acc = 0.0
         for k in range(TAPS):
