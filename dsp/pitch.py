@@ -58,14 +58,11 @@ shifts past +-5 semitones move a real voice's envelope by less than asked (about
 half at +8 on speech): the -20 dB floor leaves the deepest valleys and the top
 octave in the residual, which is not moved.
 
-Kernel params (``config``): ``[semitones, formant, mix, sr, configuration (P_*),
-interpolation table, lag window]``. State: a header (``S_*``), then the arrays
-laid out by ``_layout``: autocorrelation stages, Levinson scratch, a ring of
-analysis frames ``[k (order), k_moved (order), gain]``, the interpolated
-coefficients, the mean signal's doubled histories (pre-emphasised for analysis,
-plain for the similarity search), and per channel ``[pre-emphasised sample,
-de-emphasis, anti-alias (4), whitening lattice (order+1), colouring lattice
-(order+1), residual ring, dry ring]``.
+The parts: dsp/pitch_layout.py lays out the kernel params and the state (``P_*``,
+``S_*``, ``C_*``), dsp/pitch_grain.py is the grain shifter of step 4 (the windowed-sinc
+read, the similarity search, the tap jumps), and this module holds the analysis, the
+whitening and re-colouring, the per-sample kernel, ``config`` and the effect. Every public
+name of the three is importable from here.
 """
 
 from __future__ import annotations
@@ -81,57 +78,99 @@ from dsp.effect import F32, F64, Effect
 from dsp.fpu import clean, ftz_begin, ftz_end
 from dsp.lpc import autocorr_step, lattice_colour, lattice_whiten, levinson, scale_lags
 from dsp.params import Param
+from dsp.pitch_grain import KAISER_BETA, MATCH_TOL, MIN_SWEEP, _jump, _read, interp_table
+from dsp.pitch_layout import (
+    C_AA,
+    C_DE,
+    C_LAT,
+    C_XP,
+    HEADER,
+    P_ALPHA,
+    P_CHAN0,
+    P_CSIZE,
+    P_DMAX,
+    P_DMIN,
+    P_FLOOR,
+    P_FM,
+    P_FR,
+    P_FRAMES,
+    P_HPRE,
+    P_HRAW,
+    P_KCUR,
+    P_KFCUR,
+    P_KFM,
+    P_KLVL,
+    P_KMIX,
+    P_KST,
+    P_LAGS,
+    P_LAGWIN,
+    P_LAT,
+    P_MIX,
+    P_MU,
+    P_ORDER,
+    P_RING,
+    P_RR,
+    P_RW,
+    P_S1,
+    P_S2,
+    P_SCRATCH,
+    P_SPAN,
+    P_SR,
+    P_ST,
+    P_STEP,
+    P_TABLE,
+    P_WIN,
+    P_XF,
+    PHASES,
+    S_AA,
+    S_AA_COEF,
+    S_D,
+    S_DOLD,
+    S_FM,
+    S_HI,
+    S_LEVEL,
+    S_LO,
+    S_MIX,
+    S_N,
+    S_PDRY,
+    S_PWET,
+    S_RATIO,
+    S_RGAIN,
+    S_ST,
+    S_XF,
+    TAPS,
+    _layout,
+)
+
+__all__ = [
+    "BUTTER4_Q", "C_AA", "C_DE", "C_LAT", "C_XP", "GRID", "HEADER", "HOP", "KAISER_BETA",
+    "LAG_BW_HZ", "LATENCY_S", "LEVEL_PRIOR", "LEVEL_QUIET", "LEVEL_RANGE", "LEVEL_S",
+    "MATCH_TOL", "MAX_RATIO", "MIN_F0", "MIN_SWEEP", "NOISE_FLOOR", "PHASES", "P_ALPHA",
+    "P_CHAN0", "P_CSIZE", "P_DMAX", "P_DMIN", "P_FLOOR", "P_FM", "P_FR", "P_FRAMES", "P_HPRE",
+    "P_HRAW", "P_KCUR", "P_KFCUR", "P_KFM", "P_KLVL", "P_KMIX", "P_KST", "P_LAGS", "P_LAGWIN",
+    "P_LAT", "P_MIX", "P_MU", "P_ORDER", "P_RING", "P_RR", "P_RW", "P_S1", "P_S2", "P_SCRATCH",
+    "P_SPAN", "P_SR", "P_ST", "P_STEP", "P_TABLE", "P_WIN", "P_XF", "SEARCH_S", "ST_SNAP",
+    "S_AA", "S_AA_COEF", "S_D", "S_DOLD", "S_FM", "S_HI", "S_LEVEL", "S_LO", "S_MIX", "S_N",
+    "S_PDRY", "S_PWET", "S_RATIO", "S_RGAIN", "S_ST", "S_XF", "TAPS", "WINDOW_PEAK_S",
+    "XFADE_S", "PitchShifter", "config", "interp_table", "pitch_shift",
+]
 
 HOP = 128  # samples between analysis frames
 GRID = 16  # samples between semitone smoothing steps
 MAX_RATIO = 2.0
 LATENCY_S = 0.014
 XFADE_S = 0.004
-TAPS = 12  # windowed-sinc interpolator of the delay line
-PHASES = 64
-KAISER_BETA = 6.0
 SEARCH_S = 0.008  # similarity window
 MIN_F0 = 75.0  # the search spans one period of this
 WINDOW_PEAK_S = 0.020
 LAG_BW_HZ = 60.0  # Gaussian lag window (bandwidth expansion)
 NOISE_FLOOR = 1e-2  # white-noise correction of lag 0 (-20 dB)
-MATCH_TOL = 0.05  # similarity within this of the best counts as a match
-MIN_SWEEP = 64
 ST_SNAP = 1e-3  # semitones: a ramp this close jumps to its target (0.1 cent)
 LEVEL_S = 0.2  # level-match smoothing
 LEVEL_QUIET = 1e-7  # dry power (-70 dBFS) below which the level match holds
 LEVEL_RANGE = (0.5, 2.0)
 LEVEL_PRIOR = 1e-4  # both powers start here (-40 dBFS): no level jump while they fill
-
-# kernel params: user targets, configuration, state offsets, tables
-(P_ST, P_FM, P_MIX, P_SR, P_ORDER, P_LAGS, P_ALPHA, P_MU, P_LAT, P_DMIN, P_DMAX, P_XF, P_WIN,
- P_SPAN, P_RING, P_FRAMES, P_KST, P_KFM, P_KMIX, P_STEP, P_FLOOR, P_KLVL) = range(22)
-(P_S1, P_S2, P_RR, P_RW, P_SCRATCH, P_FR, P_KCUR, P_KFCUR, P_HPRE, P_HRAW, P_CHAN0,
- P_CSIZE) = range(22, 34)
-P_TABLE = 34  # interpolation table: (PHASES + 1) x TAPS
-P_LAGWIN = P_TABLE + (PHASES + 1) * TAPS
-
-# state header
-S_N, S_ST, S_FM, S_MIX, S_RATIO, S_D, S_DOLD, S_XF, S_AA = range(9)
-S_AA_COEF = 9  # two biquads' b0 b1 b2 a1 a2
-S_RGAIN = 19  # sqrt(r): keeps the excitation's power density (see _set_ratio)
-S_LO, S_HI = 20, 21  # the tap's current jump thresholds
-S_PDRY, S_PWET, S_LEVEL = 22, 23, 24  # smoothed powers and the wet gain that matches them
-HEADER = 25
-# per channel: pre-emphasised input, de-emphasis state, anti-alias z (2 x 2), lattices, rings
-C_XP, C_DE, C_AA = 0, 1, 2
-C_LAT = 6
 BUTTER4_Q = (0.5411961001461970, 1.3065629648763766)
-
-
-def _layout(channels: int, order: int, lags: int, ring: int, frames: int) -> list[int]:
-    """Offsets of the state arrays (``P_S1`` .. ``P_CSIZE``) and the state size."""
-    at = [HEADER]
-    for size in (lags, lags, order + 1, order + 1, order + 1, frames * (2 * order + 1),
-                 order, order, 2 * ring, 2 * ring):
-        at.append(at[-1] + size)
-    csize = C_LAT + 2 * (order + 1) + 2 * ring
-    return [*at, csize, at[-1] + channels * csize]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -163,91 +202,6 @@ def _biquad(x: float, state: F64, c: int, z: int) -> float:  # RT
     state[z] = state[c + 1] * x - state[c + 3] * y + state[z + 1]
     state[z + 1] = state[c + 2] * x - state[c + 4] * y
     return y
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _read(buf: F64, at: int, mask: int, pos: float, params: F64) -> float:  # RT
-    """Windowed-sinc read of ring ``buf[at : at + mask + 1]`` at absolute position ``pos``."""
-    i = math.floor(pos)
-    ph = (pos - i) * PHASES
-    p0 = int(ph)
-    a = ph - p0
-    row0 = P_TABLE + p0 * TAPS
-    row1 = row0 + TAPS
-    acc0 = 0.0
-    acc1 = 0.0
-    first = i - TAPS // 2 + 1
-    for j in range(TAPS):
-        x = buf[at + ((first + j) & mask)]
-        acc0 += params[row0 + j] * x
-        acc1 += params[row1 + j] * x
-    return acc0 + a * (acc1 - acc0)
-
-
-def interp_table() -> F64:
-    """Kaiser-windowed sinc taps for fractions k / PHASES, k = 0..PHASES (row 0 is exact)."""
-    j = np.arange(TAPS) - (TAPS // 2 - 1)
-    t = np.arange(PHASES + 1)[:, None] / PHASES
-    u = j[None, :] - t
-    window = np.i0(KAISER_BETA * np.sqrt(np.clip(1.0 - (u / (TAPS / 2)) ** 2, 0.0, 1.0)))
-    table: F64 = np.sinc(u) * window / np.i0(KAISER_BETA)
-    return table.ravel()
-
-
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp"})
-def _similarity(  # RT
-    h: F64, a: int, b: int, length: int, stride: int
-) -> float:
-    """Normalised cross-correlation of ``h[a : a + length]`` and ``h[b : b + length]``."""
-    xy = 0.0
-    xx = 0.0
-    yy = 0.0
-    for u in range(0, length, stride):
-        x = h[a + u]
-        y = h[b + u]
-        xy += x * y
-        xx += x * x
-        yy += y * y
-    return xy / math.sqrt(xx * yy + 1e-20)
-
-
-@njit(cache=True, nogil=True)
-def _search(  # RT
-    h: F64, newest: int, d: float, lo: float, hi: float, params: F64
-) -> float:
-    """A delay in ``[lo, hi]`` (same fraction as ``d``) where the signal matches delay ``d``.
-
-    Of the candidates within ``MATCH_TOL`` of the best normalised cross-correlation
-    (coarse pass), the one nearest ``hi`` when ``hi`` is the far end (``lo > d``),
-    else nearest ``lo``: whole periods before the far end, so grains stay long and
-    sweep symmetrically about the latency. A fine pass then refines it.
-    """
-    win = int(params[P_WIN])
-    step = int(params[P_STEP])
-    di = math.floor(d + 0.5)
-    ref = newest - di - win + 1
-    j_lo = math.ceil(lo - d)
-    j_hi = math.floor(hi - d)
-    best = -1e300
-    for j in range(j_lo, j_hi + 1, step):
-        best = max(best, _similarity(h, ref, ref - j, win, 2 * step))
-    centre = j_lo
-    count = (j_hi - j_lo) // step + 1
-    for m in range(count):  # the same grid from the far end (hi when jumping up)
-        j = j_lo + step * (count - 1 - m if lo > d else m)
-        if _similarity(h, ref, ref - j, win, 2 * step) >= best - MATCH_TOL:
-            centre = j
-            break
-    best = -1e300
-    best_j = centre
-    for j in range(max(j_lo, centre - step + 1), min(j_hi, centre + step - 1) + 1):
-        s = _similarity(h, ref, ref - j, win, 1)
-        if s > best:
-            best = s
-            best_j = j
-    return d + best_j
-
-
 @njit(cache=True, nogil=True)
 def _frame(state: F64, params: F64, j: int) -> None:  # RT
     """Analyse frame j from the running autocorrelation into its ring slot."""
@@ -305,40 +259,6 @@ def _interp(  # RT
     ga: float = state[a + 2 * order]
     gb: float = state[b + 2 * order]
     return ga + t * (gb - ga)
-
-
-@njit(cache=True, nogil=True)
-def _jump(state: F64, newest: int, params: F64) -> None:  # RT
-    """Start a crossfade to a new tap when the current one leaves its range.
-
-    After a jump to D' the tap sweeps to ``2 L - D'`` before the next (kept at least
-    ``MIN_SWEEP`` samples), so the mean delay while shifting is the latency L.
-    """
-    r = state[S_RATIO]
-    d = state[S_D]
-    lat = params[P_LAT]
-    d_min = params[P_DMIN]
-    d_max = params[P_DMAX]
-    span = params[P_SPAN]
-    sweep = params[P_XF] + MIN_SWEEP
-    target = -1.0
-    if r > 1.0 and d < state[S_LO]:
-        target = _search(state, newest, d, d_max - span, d_max, params)
-        state[S_LO] = max(min(2.0 * lat - target, target - sweep), d_min)
-        state[S_HI] = d_max
-    elif r < 1.0 and d > state[S_HI]:
-        target = _search(state, newest, d, d_min, d_min + span, params)
-        state[S_HI] = min(max(2.0 * lat - target, target + sweep), d_max)
-        state[S_LO] = d_min
-    elif r == 1.0 and d != lat:
-        target = lat
-        state[S_LO] = d_min
-        state[S_HI] = d_max
-    if target >= 0.0:
-        state[S_DOLD] = d
-        state[S_D] = target
-        state[S_XF] = 1.0
-
 
 @njit(cache=True, nogil=True)
 def pitch_shift(inp: F32, out: F32, state: F64, params: F64) -> None:  # RT

@@ -1,4 +1,11 @@
-"""Helpers for the accounts API tests: accounts, error-shape checks, audit reads, TOTP."""
+"""Helpers for the accounts API tests: accounts, error-shape checks, audit reads, TOTP.
+
+The API tests (test_register_login_api.py, test_auth_limits_api.py, test_sessions_api.py,
+test_password_reset_api.py, test_account_api.py, test_twofactor_api.py, test_admin_api.py)
+go through the real app (``client``) on the real PostgreSQL; the ``owner`` connection only
+arranges state (moving timestamps to stand in for time passing) and checks what the
+database and the audit log hold.
+"""
 
 from __future__ import annotations
 
