@@ -1,0 +1,419 @@
+"""Compile a project into the flat schedule ``engine.render.render_block`` runs.
+
+``Rack`` keeps the live dsp objects of a session (effects, faders, send gains, delay
+compensation lines) by stable keys, so a recompiled graph reuses them: a delay's echoes and a
+reverb's tail carry on through a graph swap, and a control thread's ``set()`` reaches the
+same arrays whatever graph is playing. ``compile_graph(project, rack, ...)`` builds a new
+``Graph`` (off the audio thread: it allocates); the engine swaps it in at a block boundary.
+
+Signal flow per strip (track, bus, master): sources (clips, instrument, live input) -> insert
+chain -> pre-fader sends -> fader (gain + mute, then pan) -> post-fader sends -> meter ->
+the master (tracks and buses) or the output (master). Post-fader sends are post-pan (as in
+Reaper); a mute also silences the strip's pre-fader sends (as on most desks). Tracks pan
+with the constant-power law (-3 dB at the centre), buses and the master with the balance
+law (0 dB at the centre). Solo is solo-in-place on tracks: while
+any track is soloed, the others are muted at their faders; buses and the master stay open,
+so a soloed track's reverb send is still heard.
+
+Delay compensation. Each strip's latency is the latency of its inputs' alignment plus its
+chain's (``latency_samples`` of each enabled effect). Where signals meet (a bus, the master)
+each input is delayed by the difference between its latency and the largest one there, so
+parallel paths stay sample-aligned; ``Graph.latency`` is the master's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numba import types
+from numba.typed import List
+
+from dsp.effect import F32, F64, Effect
+from dsp.reverb import SMOOTH_S as REVERB_SMOOTH_S
+from dsp.stereo import GAIN_RAMP_S, Gain, Pan
+from dsp.stereo import SMOOTH_S as PAN_SMOOTH_S
+from engine.effects import K_GAIN, K_PAN, effect_type, kernel_params, make_effect
+from engine.model import EffectSpec, Project, Strip, Track
+from engine.render import (
+    M_WIDTH,
+    OP_CLEAR,
+    OP_CLIP,
+    OP_FX,
+    OP_INPUT,
+    OP_METER,
+    OP_METRO,
+    OP_MIX,
+    OP_OUT,
+    OP_SEND,
+    OPF_WIDTH,
+    OPS_WIDTH,
+    TEMPO_WIDTH,
+)
+from engine.tempo import TempoMap
+
+I64 = Any
+EMPTY_CLIP = np.zeros((0, 2), dtype=np.float32)
+SMOOTHING_S = {"Reverb": REVERB_SMOOTH_S}  # the others smooth over 20 ms
+
+
+def _f64_list() -> Any:
+    return List.empty_list(types.float64[::1])
+
+
+def _f32_list() -> Any:
+    return List.empty_list(types.float32[:, ::1])
+
+
+def _i64_list() -> Any:
+    return List.empty_list(types.int64[::1])
+
+
+def effective_mute(project: Project, strip: Strip) -> bool:
+    if strip.mute:
+        return True
+    if isinstance(strip, Track) and any(t.solo for t in project.tracks):
+        return not strip.solo
+    return False
+
+
+class Rack:
+    """The live dsp objects of one session, by stable key. Thread: the control side (the
+    engine's lock); the audio thread only reads their arrays through a Graph."""
+
+    def __init__(self, sample_rate: float) -> None:
+        self.sample_rate = float(sample_rate)
+        self.effects: dict[tuple[str, str], tuple[str, Effect]] = {}
+        self.faders: dict[str, tuple[Gain, Pan]] = {}
+        self.sends: dict[tuple[str, str], Gain] = {}
+        self.lines: dict[tuple[str, str], F64] = {}
+
+    def effect(self, strip: str, spec: EffectSpec) -> Effect:
+        key = (strip, spec.id)
+        have = self.effects.get(key)
+        if have is not None and have[0] == spec.type:
+            have[1].set(**spec.params)
+            return have[1]
+        fx = make_effect(spec.type, self.sample_rate, dict(spec.params))
+        self.effects[key] = (spec.type, fx)
+        return fx
+
+    def fader(self, strip: Strip, muted: bool) -> tuple[Gain, Pan]:
+        have = self.faders.get(strip.id)
+        if have is None:
+            law = "constant_power" if isinstance(strip, Track) else "balance"
+            have = (Gain(self.sample_rate, 2, gain_db=strip.gain_db, mute=int(muted)),
+                    Pan(self.sample_rate, 2, pan=strip.pan, law=law))
+            self.faders[strip.id] = have
+        else:
+            have[0].set(gain_db=strip.gain_db, mute=int(muted))
+            have[1].set(pan=strip.pan)
+        return have
+
+    def send(self, src: str, bus: str, level_db: float, muted: bool) -> Gain:
+        """A send's gain; ``muted`` for a pre-fader send of a muted strip (post-fader sends
+        are after the fader's mute already)."""
+        have = self.sends.get((src, bus))
+        if have is None:
+            have = Gain(self.sample_rate, 2, gain_db=level_db, mute=int(muted))
+            self.sends[(src, bus)] = have
+        else:
+            have.set(gain_db=level_db, mute=int(muted))
+        return have
+
+    def line(self, src: str, dst: str, delay: int) -> F64:
+        """A compensation delay line ``[write, delay, samples...]`` (kept while its delay is
+        unchanged, so what it holds plays on through a swap)."""
+        have = self.lines.get((src, dst))
+        if have is None or int(have[1]) != delay:
+            have = np.zeros(2 + 2 * max(delay, 1), dtype=np.float64)
+            have[1] = delay
+            self.lines[(src, dst)] = have
+        return have
+
+    def forget(self, keep_strips: set[str], keep_effects: set[tuple[str, str]]) -> None:
+        """Drop the objects of strips and effects no longer in the project."""
+        for key in [k for k in self.effects if k not in keep_effects]:
+            del self.effects[key]
+        for sid in [k for k in self.faders if k not in keep_strips]:
+            del self.faders[sid]
+        for key in [k for k in self.sends if k[0] not in keep_strips or k[1] not in keep_strips]:
+            del self.sends[key]
+        for key in [k for k in self.lines if k[0] not in keep_strips or k[1] not in keep_strips]:
+            del self.lines[key]
+
+
+@dataclass
+class Graph:
+    """Everything ``render_block`` needs besides the transport and the rings."""
+
+    ops: I64
+    opf: F64
+    bufs: F32
+    states: Any
+    params: Any
+    clips: Any
+    tempo: F64
+    meters: F64
+    lanes: I64
+    limits: F64
+    points: F64
+    inputs: Any
+    input_idx: Any
+    rows: dict[str, int]
+    latency: int
+    max_block: int
+    param_slots: dict[int, int] = field(default_factory=dict)  # id(params array) -> slot
+
+
+class _Builder:
+    def __init__(self, max_block: int) -> None:
+        self.ops: list[list[int]] = []
+        self.opf: list[list[float]] = []
+        self.states = _f64_list()
+        self.params = _f64_list()
+        self.clips = _f32_list()
+        self.slots: dict[int, int] = {}
+        self.max_block = max_block
+        self.buffers = 0
+
+    def buffer(self) -> int:
+        self.buffers += 1
+        return self.buffers - 1
+
+    def op(self, *values: int, f: tuple[float, ...] = ()) -> None:
+        row = list(values) + [0] * (OPS_WIDTH - len(values))
+        self.ops.append(row)
+        self.opf.append(list(f) + [0.0] * (OPF_WIDTH - len(f)))
+
+    def state(self, arr: F64) -> int:
+        self.states.append(arr)
+        return len(self.states) - 1
+
+    def param(self, arr: F64) -> int:
+        key = id(arr)
+        if key not in self.slots:
+            self.params.append(arr)
+            self.slots[key] = len(self.params) - 1
+        return self.slots[key]
+
+    def fx(self, buf: int, kind: int, fx: Effect) -> None:
+        self.op(OP_FX, buf, kind, self.state(fx.state), self.param(kernel_params(fx)))
+
+
+def _chain(b: _Builder, rack: Rack, strip: Strip, buf: int) -> int:
+    latency = 0
+    for spec in strip.chain:
+        fx = rack.effect(strip.id, spec)
+        if not spec.enabled:
+            continue
+        b.fx(buf, effect_type(spec.type).kind, fx)
+        latency += int(fx.latency_samples)
+    return latency
+
+
+def _bus_order(project: Project) -> list[Strip]:
+    """Buses so that a bus comes after every bus that sends into it (the loader has
+    rejected cycles)."""
+    buses = {bus.id: bus for bus in project.buses}
+    done: list[Strip] = []
+    seen: set[str] = set()
+
+    def visit(bid: str) -> None:
+        if bid in seen:
+            return
+        seen.add(bid)
+        for other in project.buses:
+            if any(s.bus == bid for s in other.sends):
+                visit(other.id)
+        done.append(buses[bid])
+
+    for bus in project.buses:
+        visit(bus.id)
+    return done
+
+
+def compile_graph(
+    project: Project,
+    rack: Rack,
+    clip_data: dict[str, F32],
+    *,
+    max_block: int = 1024,
+    inputs: dict[str, tuple[F32, I64]] | None = None,
+) -> Graph:
+    """Build the schedule for ``project``. ``clip_data`` maps asset ids to decoded float32
+    (frames, 2) at the project's rate (a missing one plays as silence and is counted);
+    ``inputs`` maps live input port names to their (ring, indices)."""
+    sr = float(project.sample_rate)
+    tmap = TempoMap(project.tempo, sr, project.time_signature)
+    b = _Builder(max_block)
+    order: list[Strip] = [*project.tracks, *_bus_order(project), project.master]
+    bufs = {s.id: b.buffer() for s in order}
+    scratch = b.buffer()
+    rows = {s.id: k for k, s in enumerate(order)}
+    input_rings = _f32_list()
+    input_idx = _i64_list()
+    ports: dict[str, int] = {}
+    for name, (ring, idx) in (inputs or {}).items():
+        ports[name] = len(input_rings)
+        input_rings.append(ring)
+        input_idx.append(idx)
+
+    # latencies: each strip's chain, then alignment at buses and the master
+    chain_latency: dict[str, int] = {}
+    for s in order:
+        total = 0
+        for spec in s.chain:
+            if spec.enabled:
+                total += int(rack.effect(s.id, spec).latency_samples)
+        chain_latency[s.id] = total
+    out_latency: dict[str, int] = {}
+    bus_in: dict[str, int] = {}
+    feeders: dict[str, list[str]] = {s.id: [] for s in order}
+    for s in order[:-1]:
+        for send in s.sends:
+            feeders[send.bus].append(s.id)
+        feeders[project.master.id].append(s.id)
+    for s in order:
+        if isinstance(s, Track):
+            bus_in[s.id] = 0
+        else:
+            bus_in[s.id] = max((out_latency[f] for f in feeders[s.id]), default=0)
+        out_latency[s.id] = bus_in[s.id] + chain_latency[s.id]
+
+    for s in order:  # sums start silent
+        if not isinstance(s, Track):
+            b.op(OP_CLEAR, bufs[s.id])
+    keep_effects: set[tuple[str, str]] = set()
+    for s in order:
+        buf = bufs[s.id]
+        if isinstance(s, Track):
+            b.op(OP_CLEAR, buf)
+            _sources(b, project, tmap, s, buf, clip_data, ports)
+        keep_effects.update((s.id, spec.id) for spec in s.chain)
+        _chain(b, rack, s, buf)
+        muted = effective_mute(project, s)
+        gain, pan = rack.fader(s, muted)
+        is_master = s.id == project.master.id
+        for pre in (True, False):
+            if not pre:
+                b.fx(buf, K_GAIN, gain)
+                b.fx(buf, K_PAN, pan)
+            for send in s.sends:
+                if send.pre_fader != pre or is_master:
+                    continue
+                g = rack.send(s.id, send.bus, send.level_db, muted and pre)
+                lag = bus_in[send.bus] - out_latency[s.id]
+                line = b.state(rack.line(s.id, send.bus, lag)) if lag > 0 else -1
+                b.op(OP_SEND, buf, bufs[send.bus], b.state(g.state), b.param(kernel_params(g)),
+                     line, scratch)
+        if is_master:
+            b.op(OP_METRO, buf)
+            b.op(OP_METER, buf, rows[s.id])
+            b.op(OP_OUT, buf)
+        else:
+            b.op(OP_METER, buf, rows[s.id])
+            lag = bus_in[project.master.id] - out_latency[s.id]
+            line = b.state(rack.line(s.id, project.master.id, lag)) if lag > 0 else -1
+            b.op(OP_MIX, buf, bufs[project.master.id], line)
+    rack.forget({s.id for s in order}, keep_effects)
+
+    lanes, limits, points = _automation(project, rack, tmap, b)
+    tempo = _tempo_table(project, tmap)
+    return Graph(
+        ops=np.array(b.ops, dtype=np.int64).reshape(-1, OPS_WIDTH),
+        opf=np.array(b.opf, dtype=np.float64).reshape(-1, OPF_WIDTH),
+        bufs=np.zeros((b.buffers, max_block, 2), dtype=np.float32),
+        states=b.states,
+        params=b.params,
+        clips=b.clips,
+        tempo=tempo,
+        meters=np.zeros((len(order), M_WIDTH), dtype=np.float64),
+        lanes=lanes,
+        limits=limits,
+        points=points,
+        inputs=input_rings,
+        input_idx=input_idx,
+        rows=rows,
+        latency=out_latency[project.master.id],
+        max_block=max_block,
+        param_slots=dict(b.slots),
+    )
+
+
+def _sources(b: _Builder, project: Project, tmap: TempoMap, track: Track, buf: int,
+             clip_data: dict[str, F32], ports: dict[str, int]) -> None:
+    sr = tmap.sample_rate
+    for clip in track.clips:
+        data = clip_data.get(clip.asset, EMPTY_CLIP)
+        b.clips.append(data)
+        start = tmap.sample(clip.start)
+        length = tmap.samples(clip.start, clip.length)
+        b.op(OP_CLIP, buf, len(b.clips) - 1, start, round(clip.offset_s * sr), length,
+             round(clip.fade_in_s * sr), round(clip.fade_out_s * sr),
+             f=(10.0 ** (clip.gain_db / 20.0),))
+    if track.kind == "input" and track.input is not None and track.input in ports:
+        b.op(OP_INPUT, buf, ports[track.input])
+
+
+def _automation(project: Project, rack: Rack, tmap: TempoMap,
+                b: _Builder) -> tuple[I64, F64, F64]:
+    lanes: list[list[int]] = []
+    limits: list[list[float]] = []
+    points: list[list[float]] = []
+    for s in [*project.tracks, *project.buses, project.master]:
+        for lane in s.automation:
+            target = _lane_target(rack, s, lane.target)
+            if target is None or not lane.points:
+                continue
+            arr, column, lo, hi, lead_s = target
+            lanes.append([b.param(arr), column, len(points), len(lane.points)])
+            limits.append([lo, hi, round(lead_s * tmap.sample_rate)])
+            for p in sorted(lane.points, key=lambda p: p.beat):
+                points.append([float(tmap.sample(p.beat)), p.value, p.curve])
+    return (np.array(lanes, dtype=np.int64).reshape(-1, 4),
+            np.array(limits, dtype=np.float64).reshape(-1, 3),
+            np.array(points, dtype=np.float64).reshape(-1, 3))
+
+
+def _lane_target(
+    rack: Rack, strip: Strip, target: str
+) -> tuple[F64, int, float, float, float] | None:
+    """The params array, column, range and smoothing lag (seconds) of an automation target.
+
+    The parameter's own smoothing makes what is heard lag what is written: a linear ramp
+    restarted every block lags a steady slope by its length, a one-pole by its time
+    constant. The lane is read that far ahead, so that what is heard follows the lane."""
+    if target in ("gain_db", "pan"):
+        gain, pan = rack.faders[strip.id]
+        fx: Effect = gain if target == "gain_db" else pan
+        name = target
+    else:
+        effect_id, _, name = target.partition(".")
+        have = rack.effects.get((strip.id, effect_id))
+        if have is None:
+            return None
+        fx = have[1]
+    lead = GAIN_RAMP_S if isinstance(fx, Gain) else (
+        PAN_SMOOTH_S if isinstance(fx, Pan) else SMOOTHING_S.get(type(fx).__name__, 0.02))
+    for column, p in enumerate(type(fx).PARAMS):
+        if p.name == name:
+            return kernel_params(fx), column, p.lo, p.hi, (0.0 if p.choices else lead)
+    return None
+
+
+def _tempo_table(project: Project, tmap: TempoMap) -> F64:
+    num, den = project.time_signature
+    per_bar = num * 4.0 / den
+    rows = []
+    for p in sorted(project.tempo, key=lambda p: p.beat):
+        spb = 60.0 / p.bpm * tmap.sample_rate
+        rows.append([float(tmap.sample(p.beat)), p.beat, spb, per_bar])
+    if not rows:
+        rows.append([0.0, 0.0, 0.5 * tmap.sample_rate, per_bar])
+    rows[0][0] = min(rows[0][0], 0.0)
+    arr = np.array(rows, dtype=np.float64).reshape(-1, TEMPO_WIDTH)
+    assert all(math.isfinite(v) for v in arr.ravel())
+    return arr
