@@ -3,12 +3,12 @@
 Gain
     ``gain_db`` -100..+24 dB; the bottom of the range (-100) is silence (-inf dB,
     a gain of exactly 0). ``mute`` switches the target to 0. Every change of the
-    target (level or mute) starts a *linear* amplitude ramp of ``GAIN_RAMP_S``
-    (15 ms) from the gain at that moment, so the target is reached exactly at
-    the end of the ramp, with no step anywhere.
+    target (level or mute) starts a *linear* amplitude ramp of ``ramp_ms``
+    (default ``GAIN_RAMP_S``, 15 ms) from the gain at that moment, so the target
+    is reached exactly at the end of the ramp, with no step anywhere.
     State ``[start, target, pos, n]``: the gain at ramp position ``pos`` (of
     ``n`` samples) is ``start + (target - start) * pos / n``. Params
-    ``[gain_db, mute, sr]``.
+    ``[gain_db, mute, ramp_ms, sr]``.
 
 Pan
     ``pan`` -1 (left) .. +1 (right) and a ``law``:
@@ -77,6 +77,11 @@ def gain_target(gain_db: float, mute: float) -> float:  # RT
     return float(10.0 ** (gain_db / 20.0))
 
 
+@njit(cache=True, nogil=True, inline="always")
+def ramp_samples(ramp_ms: float, sr: float) -> float:  # RT
+    return max(1.0, math.floor(ramp_ms * 1e-3 * sr + 0.5))
+
+
 @njit(cache=True, nogil=True)
 def gain_reset(state: F64, params: F64) -> None:  # RT
     """Jump to the target gain (no ramp)."""
@@ -89,14 +94,14 @@ def gain_reset(state: F64, params: F64) -> None:  # RT
 
 @njit(cache=True, nogil=True)
 def gain_kernel(inp: F32, out: F32, state: F64, params: F64) -> None:  # RT
-    """``out = inp * gain``, the gain ramping linearly over 15 ms after each change."""
+    """``out = inp * gain``, the gain ramping linearly over ``ramp_ms`` after each change."""
     saved = ftz_begin()
     frames, channels = inp.shape
     target = gain_target(params[0], params[1])
     n = max(state[3], 1.0)
     if target != state[1]:
         current = state[0] + (state[1] - state[0]) * min(state[2], n) / n
-        n = max(1.0, math.floor(GAIN_RAMP_S * params[2] + 0.5))
+        n = ramp_samples(params[2], params[3])
         state[0] = current
         state[1] = target
         state[2] = 0.0
@@ -120,11 +125,15 @@ def gain_kernel(inp: F32, out: F32, state: F64, params: F64) -> None:  # RT
 
 
 class Gain(Effect):
-    """Level in dB with a 15 ms linear ramp on every change, and a ramped mute."""
+    """Level in dB with a linear ramp (15 ms unless ``ramp_ms`` says otherwise) on every
+    change, and a ramped mute. The engine's automation sets ``ramp_ms`` to one block, so an
+    automated level is where its lane says at the end of every block."""
 
     PARAMS = (
         Param("gain_db", "dB", GAIN_FLOOR_DB, 24.0, 0.0, "level; the bottom (-100) is silence"),
         Param("mute", "", 0, 1, 0, "mute (ramps like a level change)", ("off", "on")),
+        Param("ramp_ms", "ms", 0.0, 1000.0, GAIN_RAMP_S * 1000.0,
+              "time a change of level takes (at least one sample)"),
     )
     EXAMPLE = {"gain_db": -4.5}
 

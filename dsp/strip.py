@@ -8,16 +8,17 @@ sums them into a stereo bus (``Summer``'s ramped headroom gain) and puts the mas
 ``Limiter`` (lookahead, true-peak ceiling) on the bus. ``process(inputs)`` takes float32
 (tracks, frames, 2) and returns a view of a preallocated (frames, 2) buffer.
 
-Same sound as the effects. Every stage does the arithmetic of the effect it stands for, in the
-same order and with the same float32 rounding between stages, and ramps its parameters on the
-same grid: the EQ coefficients and the pan gains step on the absolute 16-sample grid, the
-delay's feedback, mix and filters move per sample and its time changes crossfade over 30 ms,
-the gain ramps linearly over 15 ms, and the compressors run dsp.gaincomputer, the gain
-computer of the Compressor effect itself. The one deliberate difference: the delay lines hold
-float32 (the Delay effect holds float64), which keeps 64 tracks x 4 s of line at 98 MB
-instead of 197 MB; echoes differ from the Delay effect's by float32 rounding. With the delays
-dry the bank's output is bit for bit the chain's; with them, within 2e-7
-(tests/dsp/test_strip.py). The output does not depend on the block size (bit for bit).
+Same sound as the effects. Every stage does the arithmetic of the effect it stands for, in
+the same order and with the same float32 rounding between stages, and ramps its parameters
+on the same grid: the EQ coefficients and the pan gains step on the absolute 16-sample grid,
+the delay's feedback, mix and filters move per sample and its time changes crossfade over 30
+ms, the gain ramps linearly over its ``ramp_ms`` (15 ms), and the compressors run
+dsp.gaincomputer, the gain computer of the Compressor effect itself. The one deliberate
+difference: the delay lines hold float32 (the Delay effect holds float64), which keeps 64
+tracks x 4 s of line at 98 MB instead of 197 MB; echoes differ from the Delay effect's by
+float32 rounding. With the delays dry the bank's output is bit for bit the chain's; with
+them, within 2e-7 (tests/dsp/test_strip.py). The output does not depend on the block size
+(bit for bit).
 
 Speed (the stage kernels are in dsp.strip_stages, which says how they vectorise). A block is
 cut into chunks of ``CHUNK`` frames that pass through the stages one after the other: load
@@ -44,7 +45,7 @@ and ``out`` float32 (frames, 2), both C-contiguous; ``state`` and ``params`` flo
   the limiter state (``dsp.limiter.layout``).
 * params: per track, each stage's ``PARAMS`` values followed by the sample rate (the layout
   of that effect's kernel params): EQ (tracks, 21), compressor (tracks, 10), delay
-  (tracks, 9), gain (tracks, 3), pan (tracks, 3); then the bus ``[headroom_db, sr]`` and the
+  (tracks, 9), gain (tracks, 4), pan (tracks, 3); then the bus ``[headroom_db, sr]`` and the
   limiter ``[ceiling_db, lookahead_ms, release_ms, sr]``.
 * work: two (CHUNK, 2, tracks) buffers (the signal; the delay's reads and writes), the bus
   (CHUNK, 2), then the delay lines (tracks, line, 2).

@@ -48,7 +48,7 @@ from dsp.gaincomputer import (
     gain_factors,
 )
 from dsp.mix import SUM_SMOOTH_S
-from dsp.stereo import GAIN_RAMP_S, gain_target, pan_gains
+from dsp.stereo import gain_target, pan_gains, ramp_samples
 
 BANDS = 4
 CHUNK = 64  # frames per pass through the stages
@@ -146,7 +146,7 @@ def gain_pan_prepare(gs: F64, gp: F64, ps: F64, pp: F64) -> bool:  # RT
         if target != gs[G_TARGET, t]:
             current = (gs[G_START, t] + (gs[G_TARGET, t] - gs[G_START, t])
                        * min(gs[G_POS, t], n) / n)
-            n = max(1.0, math.floor(GAIN_RAMP_S * gp[t, 2] + 0.5))
+            n = ramp_samples(gp[t, 2], gp[t, 3])
             gs[G_START, t] = current
             gs[G_TARGET, t] = target
             gs[G_POS, t] = 0.0

@@ -120,7 +120,7 @@ class Engine:
 
     def _compile(self) -> Graph:
         return compile_graph(self.project, self.rack, self.clip_data, max_block=self.max_block,
-                             inputs=self._inputs)
+                             inputs=self._inputs, position=float(self.transport[T_POS]))
 
     def rebuild(self) -> None:
         """Compile the project again and swap it in at the next block. Control side."""

@@ -23,6 +23,7 @@ parallel paths stay sample-aligned; ``Graph.latency`` is the master's.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,6 +90,7 @@ class Rack:
         self.faders: dict[str, tuple[Gain, Pan]] = {}
         self.sends: dict[tuple[str, str], Gain] = {}
         self.lines: dict[tuple[str, str], F64] = {}
+        self.fresh: set[int] = set()  # id() of objects made since the last compile
 
     def effect(self, strip: str, spec: EffectSpec) -> Effect:
         key = (strip, spec.id)
@@ -98,6 +100,7 @@ class Rack:
             return have[1]
         fx = make_effect(spec.type, self.sample_rate, dict(spec.params))
         self.effects[key] = (spec.type, fx)
+        self.fresh.add(id(fx))
         return fx
 
     def fader(self, strip: Strip, muted: bool) -> tuple[Gain, Pan]:
@@ -107,6 +110,7 @@ class Rack:
             have = (Gain(self.sample_rate, 2, gain_db=strip.gain_db, mute=int(muted)),
                     Pan(self.sample_rate, 2, pan=strip.pan, law=law))
             self.faders[strip.id] = have
+            self.fresh.update((id(have[0]), id(have[1])))
         else:
             have[0].set(gain_db=strip.gain_db, mute=int(muted))
             have[1].set(pan=strip.pan)
@@ -242,10 +246,12 @@ def compile_graph(
     *,
     max_block: int = 1024,
     inputs: dict[str, tuple[F32, I64]] | None = None,
+    position: float = 0.0,
 ) -> Graph:
     """Build the schedule for ``project``. ``clip_data`` maps asset ids to decoded float32
     (frames, 2) at the project's rate (a missing one plays as silence and is counted);
-    ``inputs`` maps live input port names to their (ring, indices)."""
+    ``inputs`` maps live input port names to their (ring, indices); ``position`` is the
+    transport's (new objects start at their automation's value there, without a ramp)."""
     sr = float(project.sample_rate)
     tmap = TempoMap(project.tempo, sr, project.time_signature)
     b = _Builder(max_block)
@@ -320,7 +326,8 @@ def compile_graph(
             b.op(OP_MIX, buf, bufs[project.master.id], line)
     rack.forget({s.id for s in order}, keep_effects)
 
-    lanes, limits, points = _automation(project, rack, tmap, b)
+    lanes, limits, points = _automation(project, rack, tmap, b, position)
+    rack.fresh.clear()
     tempo = _tempo_table(project, tmap)
     return Graph(
         ops=np.array(b.ops, dtype=np.int64).reshape(-1, OPS_WIDTH),
@@ -358,8 +365,8 @@ def _sources(b: _Builder, project: Project, tmap: TempoMap, track: Track, buf: i
         b.op(OP_INPUT, buf, ports[track.input])
 
 
-def _automation(project: Project, rack: Rack, tmap: TempoMap,
-                b: _Builder) -> tuple[I64, F64, F64]:
+def _automation(project: Project, rack: Rack, tmap: TempoMap, b: _Builder,
+                position: float) -> tuple[I64, F64, F64]:
     lanes: list[list[int]] = []
     limits: list[list[float]] = []
     points: list[list[float]] = []
@@ -368,19 +375,35 @@ def _automation(project: Project, rack: Rack, tmap: TempoMap,
             target = _lane_target(rack, s, lane.target)
             if target is None or not lane.points:
                 continue
-            arr, column, lo, hi, lead_s = target
+            fx, arr, column, lo, hi, lead_s = target
             lanes.append([b.param(arr), column, len(points), len(lane.points)])
-            limits.append([lo, hi, round(lead_s * tmap.sample_rate)])
+            ramp = 2 if isinstance(fx, Gain) and column == 0 else -1  # Gain: gain_db, ramp_ms
+            limits.append([lo, hi, round(lead_s * tmap.sample_rate), ramp])
+            first = len(points)
             for p in sorted(lane.points, key=lambda p: p.beat):
                 points.append([float(tmap.sample(p.beat)), p.value, p.curve])
+            if id(fx) in rack.fresh:  # a new object starts where its lane is
+                arr[column] = min(max(lane_value(points[first:], position), lo), hi)
+                fx.reset()
     return (np.array(lanes, dtype=np.int64).reshape(-1, 4),
-            np.array(limits, dtype=np.float64).reshape(-1, 3),
+            np.array(limits, dtype=np.float64).reshape(-1, 4),
             np.array(points, dtype=np.float64).reshape(-1, 3))
+
+
+def lane_value(points: list[list[float]], t: float) -> float:
+    """A lane's value at sample ``t`` (as engine.render.automate computes it)."""
+    if t <= points[0][0]:
+        return points[0][1]
+    for (t0, v0, c0), (t1, v1, _) in itertools.pairwise(points):
+        if t < t1:
+            u = (t - t0) / max(t1 - t0, 1.0)
+            return v0 + (v1 - v0) * (u ** (2.0 ** c0) if c0 else u)
+    return points[-1][1]
 
 
 def _lane_target(
     rack: Rack, strip: Strip, target: str
-) -> tuple[F64, int, float, float, float] | None:
+) -> tuple[Effect, F64, int, float, float, float] | None:
     """The params array, column, range and smoothing lag (seconds) of an automation target.
 
     The parameter's own smoothing makes what is heard lag what is written: a linear ramp
@@ -400,7 +423,7 @@ def _lane_target(
         PAN_SMOOTH_S if isinstance(fx, Pan) else SMOOTHING_S.get(type(fx).__name__, 0.02))
     for column, p in enumerate(type(fx).PARAMS):
         if p.name == name:
-            return kernel_params(fx), column, p.lo, p.hi, (0.0 if p.choices else lead)
+            return fx, kernel_params(fx), column, p.lo, p.hi, (0.0 if p.choices else lead)
     return None
 
 

@@ -424,18 +424,26 @@ def _send_meters(meters: F64, mring: F64, midx: I64, tr: F64) -> None:  # RT
 
 
 @njit(cache=True, nogil=True)
-def automate(tr: F64, lanes: I64, limits: F64, points: F64, params: Any) -> None:  # RT
-    """Each lane's value into its parameter (clamped to the parameter's range), read at the
-    block's start plus the lane's lead (the parameter's smoothing lag, see engine.graph);
-    the parameter's own ramp smooths the steps between blocks. A lane is ``[params slot,
-    column, first point, points]`` with limits ``[lo, hi, lead]``; a point ``[sample, value,
-    curve]``."""
+def automate(tr: F64, n: int, lanes: I64, limits: F64, points: F64, params: Any) -> None:  # RT
+    """Each lane's value into its parameter, clamped to the parameter's range. A lane is
+    ``[params slot, column, first point, points]`` with limits ``[lo, hi, lead, ramp
+    column]``; a point ``[sample, value, curve]``.
+
+    A level (a Gain's ``gain_db``: faders, sends, gain effects) is read at the block's end
+    and its ramp set to the block, so it is exactly on its lane at every block boundary and
+    a straight line between. Other parameters smooth their own way (a 10-50 ms one-pole):
+    they are read that far ahead (``lead``) so that what is heard follows the lane."""
     for k in range(lanes.shape[0]):
-        t = tr[T_POS] + limits[k, 2]
         first = lanes[k, 2]
         count = lanes[k, 3]
         if count <= 0:
             continue
+        ramp = int(limits[k, 3])
+        if ramp >= 0:
+            t = tr[T_POS] + n
+            params[lanes[k, 0]][ramp] = n / tr[T_SR] * 1000.0
+        else:
+            t = tr[T_POS] + limits[k, 2]
         last = first + count - 1
         if t <= points[first, 0]:
             v = points[first, 1]
@@ -450,9 +458,7 @@ def automate(tr: F64, lanes: I64, limits: F64, points: F64, params: Any) -> None
             if curve != 0.0:
                 u = u ** (2.0 ** curve)
             v = points[j, 1] + (points[j + 1, 1] - points[j, 1]) * u
-        lo = limits[k, 0]
-        hi = limits[k, 1]
-        params[lanes[k, 0]][lanes[k, 1]] = min(max(v, lo), hi)
+        params[lanes[k, 0]][lanes[k, 1]] = min(max(v, limits[k, 0]), limits[k, 1])
 
 
 # -- the block ----------------------------------------------------------------------------
@@ -469,7 +475,7 @@ def render_block(  # RT
     n = out.shape[0]
     drain(ring, ridx, tr)
     if tr[T_PLAYING] > 0.5:
-        automate(tr, lanes, limits, points, params)
+        automate(tr, n, lanes, limits, points, params)
     nseg = segments(tr, n, seg)
     main = int(tr[T_NSEG])
     for k in range(ops.shape[0]):
