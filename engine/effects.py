@@ -93,3 +93,20 @@ def kernel_params(fx: Effect) -> F64:
         if isinstance(arr, np.ndarray):
             return arr
     raise TypeError(f"{type(fx).__name__} keeps no kernel params array")
+
+
+_warm: set[float] = set()
+
+
+def warm_up(sample_rate: float) -> None:
+    """Make and run one of every effect type once in this process, so that loading their
+    compiled kernels (tens of ms each, holding the interpreter lock) happens now and not
+    when a musician first adds one to a playing session (it would stall the audio thread).
+    Control side; cheap after the first call."""
+    if sample_rate in _warm:
+        return
+    block = np.zeros((16, 2), dtype=np.float32)
+    for t in TYPES.values():
+        fx = t.cls(sample_rate, 2)
+        fx.process(block)
+    _warm.add(sample_rate)

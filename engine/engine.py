@@ -22,11 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numba import types
+from numba.typed import List
 
 from dsp.effect import F32, F64
 from dsp.params import ParamError
-from engine.effects import kernel_params
+from engine.effects import kernel_params, warm_up
 from engine.graph import Graph, Rack, compile_graph, effective_mute
+from engine.instruments import scratch_table
 from engine.model import EffectSpec, Project, Strip, Track
 from engine.render import (
     C_LOOP,
@@ -41,6 +44,7 @@ from engine.render import (
     SEG_WIDTH,
     T_BAD_COMMANDS,
     T_BLOCKS,
+    T_EVENTS_DROPPED,
     T_LATE,
     T_LOOP_END,
     T_LOOP_ON,
@@ -94,6 +98,7 @@ class Engine:
         self.project = project
         self.sample_rate = float(project.sample_rate)
         self.max_block = max_block
+        warm_up(self.sample_rate)
         self.rack = Rack(self.sample_rate)
         self.clip_data: dict[str, F32] = dict(clip_data or {})
         self.tempo_map = TempoMap(project.tempo, self.sample_rate, project.time_signature)
@@ -103,13 +108,14 @@ class Engine:
         self.transport[T_XFADE] = max(round(XFADE_S * self.sample_rate), 1)
         self.transport[T_METRO_GAIN] = 0.5
         self._segments = np.zeros((MAX_SEGMENTS, SEG_WIDTH), dtype=np.float64)
+        self._events = scratch_table()
         self._ring = np.zeros((COMMANDS, RECORD), dtype=np.float64)
         self._ring_idx = np.zeros(2, dtype=np.int64)
         self._meter_ring = np.zeros((METER_FRAMES, METER_RECORD), dtype=np.float64)
         self._meter_idx = np.zeros(2, dtype=np.int64)
         self.tap = np.zeros((round(TAP_S * self.sample_rate), 2), dtype=np.float32)
         self._inputs: dict[str, tuple[F32, Any]] = {}
-        self._out = np.zeros((max_block, 2), dtype=np.float32)
+        self._out = np.zeros((max_block, 2), dtype=np.float32)  # io[IO_OUT]: frames 0:n
         self._views: dict[int, F32] = {}
         self._meters: dict[str, Meter] = {}
         self.graph: Graph = self._compile()
@@ -119,8 +125,32 @@ class Engine:
     # -- graph -------------------------------------------------------------------------
 
     def _compile(self) -> Graph:
-        return compile_graph(self.project, self.rack, self.clip_data, max_block=self.max_block,
-                             inputs=self._inputs, position=float(self.transport[T_POS]))
+        g = compile_graph(self.project, self.rack, self.clip_data, max_block=self.max_block,
+                          inputs=self._inputs, position=float(self.transport[T_POS]))
+        self._bind(g)
+        return g
+
+    def _bind(self, g: Graph) -> None:
+        """The typed lists ``render_block`` takes (engine.render says why lists): the graph's
+        arrays and the engine's own (transport, pipes, output), in their slots."""
+        f2 = List.empty_list(types.float64[:, ::1])
+        for arr in (g.opf, self._segments, g.tempo, self._ring, g.meters, self._meter_ring,
+                    g.limits, g.points, self._events, *g.tables):
+            f2.append(arr)
+        f1 = List.empty_list(types.float64[::1])
+        f1.append(self.transport)
+        f3 = List.empty_list(types.float32[:, :, ::1])
+        f3.append(g.bufs)
+        i1 = List.empty_list(types.int64[::1])
+        i1.append(self._ring_idx)
+        i1.append(self._meter_idx)
+        i2 = List.empty_list(types.int64[:, ::1])
+        i2.append(g.ops)
+        i2.append(g.lanes)
+        io = List.empty_list(types.float32[:, ::1])
+        io.append(self._out)
+        io.append(self.tap)
+        g.call = (f1, f2, f3, i1, i2, io, g.states, g.params, g.clips, g.inputs, g.input_idx)
 
     def rebuild(self) -> None:
         """Compile the project again and swap it in at the next block. Control side."""
@@ -152,10 +182,7 @@ class Engine:
             if not 0 < frames <= self.max_block:
                 raise EngineError(f"frames: {frames} is not 1..{self.max_block}")
             out = self._views[frames] = self._out[:frames]
-        render_block(out, g.bufs, g.ops, g.opf, g.states, g.params, g.clips, self.transport,
-                     self._segments, g.tempo, self._ring, self._ring_idx, g.meters,
-                     self._meter_ring, self._meter_idx, self.tap, g.inputs, g.input_idx,
-                     g.lanes, g.limits, g.points)
+        render_block(frames, *g.call)
         return out
 
     # -- transport (control side) ---------------------------------------------------------
@@ -356,7 +383,8 @@ class Engine:
     def stats(self) -> dict[str, float]:
         t = self.transport
         return {"blocks": t[T_BLOCKS], "late_frames": t[T_LATE], "loop_wraps": t[T_WRAPS],
-                "meter_drops": t[T_METER_DROPS], "bad_commands": t[T_BAD_COMMANDS]}
+                "meter_drops": t[T_METER_DROPS], "bad_commands": t[T_BAD_COMMANDS],
+                "events_dropped": t[T_EVENTS_DROPPED]}
 
     def tap_frames(self, frames: int) -> F32:
         """The last ``frames`` of output (a copy), for loudness and spectrum readers."""

@@ -34,16 +34,21 @@ from numba.typed import List
 
 from dsp.effect import F32, F64, Effect
 from dsp.reverb import SMOOTH_S as REVERB_SMOOTH_S
+from dsp.sampler import Sampler
 from dsp.stereo import GAIN_RAMP_S, Gain, Pan
 from dsp.stereo import SMOOTH_S as PAN_SMOOTH_S
+from dsp.synth import Synth
 from engine.effects import K_GAIN, K_PAN, effect_type, kernel_params, make_effect
-from engine.model import EffectSpec, Project, Strip, Track
+from engine.instruments import KIND_SAMPLER, KIND_SYNTH, event_table
+from engine.model import EffectSpec, Instrument, Project, Strip, Track
 from engine.render import (
+    F2_FIXED,
     M_WIDTH,
     OP_CLEAR,
     OP_CLIP,
     OP_FX,
     OP_INPUT,
+    OP_INSTR,
     OP_METER,
     OP_METRO,
     OP_MIX,
@@ -57,6 +62,7 @@ from engine.tempo import TempoMap
 
 I64 = Any
 EMPTY_CLIP = np.zeros((0, 2), dtype=np.float32)
+SILENT_SAMPLE = np.zeros((1, 2), dtype=np.float32)
 SMOOTHING_S = {"Reverb": REVERB_SMOOTH_S}  # the others smooth over 20 ms
 
 
@@ -91,6 +97,7 @@ class Rack:
         self.sends: dict[tuple[str, str], Gain] = {}
         self.lines: dict[tuple[str, str], F64] = {}
         self.fresh: set[int] = set()  # id() of objects made since the last compile
+        self.instruments: dict[str, tuple[tuple[str, int, float], Synth | Sampler]] = {}
 
     def effect(self, strip: str, spec: EffectSpec) -> Effect:
         key = (strip, spec.id)
@@ -102,6 +109,23 @@ class Rack:
         self.effects[key] = (spec.type, fx)
         self.fresh.add(id(fx))
         return fx
+
+    def instrument(self, track: Track, sample: F32) -> Synth | Sampler:
+        """The track's synth or sampler (a new sampler when its sample changed)."""
+        inst = track.instrument or Instrument()
+        key = (inst.kind, id(sample) if inst.kind == "sampler" else 0, float(inst.root))
+        have = self.instruments.get(track.id)
+        if have is not None and have[0] == key:
+            have[1].set(**inst.params)
+            return have[1]
+        made: Synth | Sampler
+        if inst.kind == "sampler":
+            made = Sampler(self.sample_rate, sample, float(inst.root))
+        else:
+            made = Synth(self.sample_rate)
+        made.set(**inst.params)
+        self.instruments[track.id] = (key, made)
+        return made
 
     def fader(self, strip: Strip, muted: bool) -> tuple[Gain, Pan]:
         have = self.faders.get(strip.id)
@@ -147,6 +171,8 @@ class Rack:
             del self.sends[key]
         for key in [k for k in self.lines if k[0] not in keep_strips or k[1] not in keep_strips]:
             del self.lines[key]
+        for sid in [k for k in self.instruments if k not in keep_strips]:
+            del self.instruments[sid]
 
 
 @dataclass
@@ -169,7 +195,9 @@ class Graph:
     rows: dict[str, int]
     latency: int
     max_block: int
+    tables: list[F64] = field(default_factory=list)  # f2 slots F2_FIXED.. (event tables)
     param_slots: dict[int, int] = field(default_factory=dict)  # id(params array) -> slot
+    call: tuple[Any, ...] = ()  # render_block's arguments after the frame count (Engine)
 
 
 class _Builder:
@@ -180,6 +208,7 @@ class _Builder:
         self.params = _f64_list()
         self.clips = _f32_list()
         self.slots: dict[int, int] = {}
+        self.tables: list[F64] = []  # event tables, at f2 slots F2_FIXED + k
         self.max_block = max_block
         self.buffers = 0
 
@@ -297,7 +326,7 @@ def compile_graph(
         buf = bufs[s.id]
         if isinstance(s, Track):
             b.op(OP_CLEAR, buf)
-            _sources(b, project, tmap, s, buf, clip_data, ports)
+            _sources(b, rack, tmap, s, buf, clip_data, ports)
         keep_effects.update((s.id, spec.id) for spec in s.chain)
         _chain(b, rack, s, buf)
         muted = effective_mute(project, s)
@@ -346,13 +375,23 @@ def compile_graph(
         rows=rows,
         latency=out_latency[project.master.id],
         max_block=max_block,
+        tables=b.tables,
         param_slots=dict(b.slots),
     )
 
 
-def _sources(b: _Builder, project: Project, tmap: TempoMap, track: Track, buf: int,
+def _sources(b: _Builder, rack: Rack, tmap: TempoMap, track: Track, buf: int,
              clip_data: dict[str, F32], ports: dict[str, int]) -> None:
     sr = tmap.sample_rate
+    if track.kind == "instrument":
+        inst = track.instrument or Instrument()
+        sample = clip_data.get(inst.asset or "", SILENT_SAMPLE)
+        player = rack.instrument(track, sample)
+        b.clips.append(player.sample if isinstance(player, Sampler) else SILENT_SAMPLE)
+        b.tables.append(event_table(track, tmap))
+        kind = KIND_SAMPLER if isinstance(player, Sampler) else KIND_SYNTH
+        b.op(OP_INSTR, buf, kind, b.state(player.state), b.param(player.kp),
+             F2_FIXED + len(b.tables) - 1, len(b.clips) - 1, f=(float(inst.root),))
     for clip in track.clips:
         data = clip_data.get(clip.asset, EMPTY_CLIP)
         b.clips.append(data)

@@ -72,6 +72,7 @@ from engine.effects import (
     K_SATURATION,
     K_WIDTH,
 )
+from engine.instruments import render_instrument
 
 I64 = Any  # numpy int64 arrays (numpy.typing has no short alias that mypy accepts here)
 
@@ -84,7 +85,7 @@ OPF_WIDTH = 2
 (T_PLAYING, T_POS, T_LOOP_ON, T_LOOP_START, T_LOOP_END, T_XFADE, T_TAIL_POS, T_TAIL_LEFT,
  T_FADE_LEFT, T_PLAY_START, T_BLOCKS, T_LATE, T_METRO_ON, T_METRO_GAIN, T_CLICK_LEFT,
  T_CLICK_PHASE, T_CLICK_STEP, T_METER_EVERY, T_METER_DROPS, T_WRAPS, T_SR, T_TAP_WRITE,
- T_NSEG, T_WRAP_AT, T_BAD_COMMANDS) = range(25)
+ T_NSEG, T_WRAP_AT, T_BAD_COMMANDS, T_JUMP, T_EVENTS_DROPPED) = range(27)
 T_SIZE = 32
 XFADE_S = 0.0025  # the crossfade at a jump in the timeline
 CLICK_S = 0.03
@@ -94,6 +95,16 @@ SEG_WIDTH = 5
 # commands
 (C_PLAY, C_PAUSE, C_STOP, C_SEEK, C_LOOP, C_METRO) = range(1, 7)
 RECORD = 4  # numbers per command record
+
+# the typed lists render_block takes, and the slot of each array in them
+F1_TRANSPORT = 0  # float64 1-D
+(F2_OPF, F2_SEG, F2_TEMPO, F2_RING, F2_METERS, F2_METER_RING, F2_LIMITS, F2_POINTS,
+ F2_EVENTS) = range(9)
+F2_FIXED = 9  # then each instrument track's event table
+F3_BUFS = 0  # float32 3-D
+I1_RING, I1_METER_RING = range(2)  # int64 1-D
+I2_OPS, I2_LANES = range(2)  # int64 2-D
+IO_OUT, IO_TAP = range(2)  # float32 2-D
 
 # meters: per row [peak_l, peak_r, sumsq_l, sumsq_r, frames]
 M_WIDTH = 5
@@ -152,6 +163,8 @@ def drain(ring: F64, idx: I64, tr: F64) -> None:  # RT
         rec = ring[head % cap]
         kind = int(rec[0])
         a = rec[1]
+        if kind in (C_SEEK, C_PAUSE, C_STOP) and tr[T_PLAYING] > 0.5:
+            tr[T_JUMP] = 1.0  # instruments release their voices
         if kind == C_PLAY:
             if tr[T_PLAYING] < 0.5:
                 tr[T_PLAYING] = 1.0
@@ -466,16 +479,26 @@ def automate(tr: F64, n: int, lanes: I64, limits: F64, points: F64, params: Any)
 
 @njit(cache=True, nogil=True)
 def render_block(  # RT
-    out: F32, bufs: F32, ops: I64, opf: F64, states: Any, params: Any, clips: Any,
-    tr: F64, seg: F64, tempo: F64, ring: F64, ridx: I64, meters: F64, mring: F64, midx: I64,
-    tap: F32, inputs: Any, input_idx: Any, lanes: I64, limits: F64, points: F64,
+    n: int, f1: Any, f2: Any, f3: Any, i1: Any, i2: Any, io: Any, states: Any, params: Any,
+    clips: Any, inputs: Any, input_idx: Any,
 ) -> None:
-    """Render ``out.shape[0]`` frames of the graph into ``out``."""
+    """Render ``n`` frames of the graph into ``io[IO_OUT][:n]``.
+
+    Every array comes in a typed list (slots ``F1_*``, ``F2_*``... below): numba wraps each
+    numpy array passed from Python in a new runtime object, one allocation per array per
+    call, while a typed list's arrays are wrapped once, when they are put in."""
     saved = ftz_begin()
-    n = out.shape[0]
-    drain(ring, ridx, tr)
+    tr = f1[F1_TRANSPORT]
+    opf = f2[F2_OPF]
+    seg = f2[F2_SEG]
+    meters = f2[F2_METERS]
+    bufs = f3[F3_BUFS]
+    ops = i2[I2_OPS]
+    out = io[IO_OUT]
+    tap = io[IO_TAP]
+    drain(f2[F2_RING], i1[I1_RING], tr)
     if tr[T_PLAYING] > 0.5:
-        automate(tr, n, lanes, limits, points, params)
+        automate(tr, n, i2[I2_LANES], f2[F2_LIMITS], f2[F2_POINTS], params)
     nseg = segments(tr, n, seg)
     main = int(tr[T_NSEG])
     for k in range(ops.shape[0]):
@@ -488,6 +511,10 @@ def render_block(  # RT
                 x[i, 1] = 0.0
         elif op == OP_CLIP:
             _clip(bufs[row[1]][:n], clips[row[2]], row, opf[k, 0], seg, nseg, tr)
+        elif op == OP_INSTR:
+            tr[T_EVENTS_DROPPED] += render_instrument(
+                bufs[row[1]][:n], row[2], f2[row[5]], f2[F2_EVENTS], clips[row[6]], opf[k, 0],
+                states[row[3]], params[row[4]], seg, main, tr[T_JUMP] > 0.5, tr[T_WRAP_AT])
         elif op == OP_FX:
             _effect(row[2], bufs[row[1]][:n], states[row[3]], params[row[4]])
         elif op == OP_MIX:
@@ -523,9 +550,10 @@ def render_block(  # RT
             tr[T_TAP_WRITE] = w + n
         elif op == OP_METRO:
             if tr[T_METRO_ON] > 0.5:
-                _metronome(bufs[row[1]][:n], n, tr, tempo, seg, main)
+                _metronome(bufs[row[1]][:n], n, tr, f2[F2_TEMPO], seg, main)
         elif op == OP_INPUT:
             _input(bufs[row[1]][:n], n, inputs[row[2]], input_idx[row[2]], tr)
     tr[T_BLOCKS] += 1.0
-    _send_meters(meters, mring, midx, tr)
+    tr[T_JUMP] = 0.0
+    _send_meters(meters, f2[F2_METER_RING], i1[I1_METER_RING], tr)
     ftz_end(saved)

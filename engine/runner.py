@@ -19,6 +19,7 @@ max and load, plus the xrun count.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from dsp.effect import F32
 from engine.engine import Engine
 
 HISTORY = 8192
+SWITCH_INTERVAL_S = 0.0005
 
 
 class BlockStats:
@@ -88,6 +90,11 @@ class RealtimeRunner:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        # The audio thread needs the interpreter lock back after each block; by default
+        # another thread may keep it 5 ms, two blocks at 128 frames. 0.5 ms is this
+        # process's switch interval from now on (a server that runs sessions wants it).
+        if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.engine.configure_meters(self.block)
         out = self.engine.render(self.block)  # the first block of this size: not timed
         if self.sink is not None:
