@@ -94,7 +94,7 @@ def _db(x: float) -> float:
 
 class Engine:
     def __init__(self, project: Project, *, max_block: int = 1024,
-                 clip_data: dict[str, F32] | None = None) -> None:
+                 clip_data: dict[str, F32] | None = None, stems: bool = False) -> None:
         self.project = project
         self.sample_rate = float(project.sample_rate)
         self.max_block = max_block
@@ -118,6 +118,8 @@ class Engine:
         self._out = np.zeros((max_block, 2), dtype=np.float32)  # io[IO_OUT]: frames 0:n
         self._views: dict[int, F32] = {}
         self._meters: dict[str, Meter] = {}
+        self.stems = stems  # offline: each track's post-fader output per block (``stem``)
+        self._stems: list[F32] = []
         self.graph: Graph = self._compile()
         self._next: Graph = self.graph
         self._set_loop_from_project()
@@ -126,7 +128,8 @@ class Engine:
 
     def _compile(self) -> Graph:
         g = compile_graph(self.project, self.rack, self.clip_data, max_block=self.max_block,
-                          inputs=self._inputs, position=float(self.transport[T_POS]))
+                          inputs=self._inputs, position=float(self.transport[T_POS]),
+                          stems=self.stems)
         self._bind(g)
         return g
 
@@ -150,6 +153,11 @@ class Engine:
         io = List.empty_list(types.float32[:, ::1])
         io.append(self._out)
         io.append(self.tap)
+        if self.stems:
+            while len(self._stems) < len(self.project.tracks):
+                self._stems.append(np.zeros((self.max_block, 2), dtype=np.float32))
+            for stem in self._stems[:len(self.project.tracks)]:
+                io.append(stem)
         g.call = (f1, f2, f3, i1, i2, io, g.states, g.params, g.clips, g.inputs, g.input_idx)
 
     def rebuild(self) -> None:
@@ -184,6 +192,11 @@ class Engine:
             out = self._views[frames] = self._out[:frames]
         render_block(frames, *g.call)
         return out
+
+    def stem(self, index: int, frames: int) -> F32:
+        """The k-th track's post-fader output of the last block (engines made with
+        ``stems=True``; a view, valid until the next block)."""
+        return self._stems[index][:frames]
 
     # -- transport (control side) ---------------------------------------------------------
 

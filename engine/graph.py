@@ -43,6 +43,7 @@ from engine.instruments import KIND_SAMPLER, KIND_SYNTH, event_table
 from engine.model import EffectSpec, Instrument, Project, Strip, Track
 from engine.render import (
     F2_FIXED,
+    IO_STEMS,
     M_WIDTH,
     OP_CLEAR,
     OP_CLIP,
@@ -54,6 +55,7 @@ from engine.render import (
     OP_MIX,
     OP_OUT,
     OP_SEND,
+    OP_TAP,
     OPF_WIDTH,
     OPS_WIDTH,
     TEMPO_WIDTH,
@@ -276,11 +278,14 @@ def compile_graph(
     max_block: int = 1024,
     inputs: dict[str, tuple[F32, I64]] | None = None,
     position: float = 0.0,
+    stems: bool = False,
 ) -> Graph:
     """Build the schedule for ``project``. ``clip_data`` maps asset ids to decoded float32
     (frames, 2) at the project's rate (a missing one plays as silence and is counted);
     ``inputs`` maps live input port names to their (ring, indices); ``position`` is the
-    transport's (new objects start at their automation's value there, without a ramp)."""
+    transport's (new objects start at their automation's value there, without a ramp);
+    ``stems``: copy each track's post-fader output into its own io slot (``IO_STEMS + k``
+    for the k-th track) every block."""
     sr = float(project.sample_rate)
     tmap = TempoMap(project.tempo, sr, project.time_signature)
     b = _Builder(max_block)
@@ -344,6 +349,8 @@ def compile_graph(
                 line = b.state(rack.line(s.id, send.bus, lag)) if lag > 0 else -1
                 b.op(OP_SEND, buf, bufs[send.bus], b.state(g.state), b.param(kernel_params(g)),
                      line, scratch)
+        if stems and isinstance(s, Track):
+            b.op(OP_TAP, buf, IO_STEMS + project.tracks.index(s))
         if is_master:
             b.op(OP_METRO, buf)
             b.op(OP_METER, buf, rows[s.id])

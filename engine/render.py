@@ -17,6 +17,7 @@ OP_METER    ``[op, buf, row]``: peak and power of a strip into the meter accumul
 OP_OUT      ``[op, buf]``: the block's output
 OP_METRO    ``[op, buf]``: metronome clicks (when on)
 OP_INPUT    ``[op, buf, port]``: a live input port's ring into the buffer
+OP_TAP      ``[op, buf, io]``: copy a buffer into ``io[io]`` (stems, offline)
 ==========  ====================================================================
 
 ``state``, ``params``, ``pdc``... are indices into typed lists of float64 arrays: the effects'
@@ -77,7 +78,7 @@ from engine.instruments import render_instrument
 I64 = Any  # numpy int64 arrays (numpy.typing has no short alias that mypy accepts here)
 
 (OP_CLEAR, OP_CLIP, OP_INSTR, OP_FX, OP_MIX, OP_SEND, OP_METER, OP_OUT, OP_METRO,
- OP_INPUT) = range(10)
+ OP_INPUT, OP_TAP) = range(11)
 OPS_WIDTH = 8
 OPF_WIDTH = 2
 
@@ -104,7 +105,7 @@ F2_FIXED = 9  # then each instrument track's event table
 F3_BUFS = 0  # float32 3-D
 I1_RING, I1_METER_RING = range(2)  # int64 1-D
 I2_OPS, I2_LANES = range(2)  # int64 2-D
-IO_OUT, IO_TAP = range(2)  # float32 2-D
+IO_OUT, IO_TAP, IO_STEMS = range(3)  # float32 2-D; IO_STEMS.. one per track (stems)
 
 # meters: per row [peak_l, peak_r, sumsq_l, sumsq_r, frames]
 M_WIDTH = 5
@@ -553,6 +554,12 @@ def render_block(  # RT
                 _metronome(bufs[row[1]][:n], n, tr, f2[F2_TEMPO], seg, main)
         elif op == OP_INPUT:
             _input(bufs[row[1]][:n], n, inputs[row[2]], input_idx[row[2]], tr)
+        elif op == OP_TAP:
+            x = bufs[row[1]]
+            dst = io[row[2]]
+            for i in range(n):
+                dst[i, 0] = x[i, 0]
+                dst[i, 1] = x[i, 1]
     tr[T_BLOCKS] += 1.0
     tr[T_JUMP] = 0.0
     _send_meters(meters, f2[F2_METER_RING], i1[I1_METER_RING], tr)
