@@ -14,7 +14,13 @@
    folded at once, so a long track never holds its spectrogram.
 4. Key: the Pearson correlation of the mean chroma vector with the 24 rotations of a
    major and a minor key profile; the best one wins. The profiles are Temperley's
-   (Kostka-Payne corpus) blended with Faraldo's EDMA profiles for electronic music.
+   (Kostka-Payne corpus) blended with Faraldo's EDMA profiles for electronic music,
+   made polyphonic as in Gomez (2006) and Essentia's ``Key``: the profiles count the
+   notes of a key, while the chromagram also holds their overtones, so each note of
+   the profile lends its harmonic h (h = 1..``HARMONICS``) ``SLOPE ** (h - 1)`` of its
+   weight at the pitch class of that harmonic (Essentia's defaults: 4 harmonics, slope
+   0.6). Without it, the third harmonics (a fifth up) of the tonic and the fifth pull a
+   major key towards its dominant.
    The confidence is four times the gap between the best and the runner-up
    correlation, clipped to 0..1 (0 for silence or an unpitched signal).
 
@@ -48,6 +54,8 @@ TUNING_HOP = 4 * HOP
 FMIN_HZ = 55.0
 FMAX_HZ = 2100.0
 WHITEN_OCTAVES = 0.5
+HARMONICS = 4  # harmonics per note (the fundamental included) in the polyphonic profiles
+SLOPE = 0.6  # weight ratio of consecutive harmonics there
 
 MAJOR_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 MINOR_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
@@ -109,12 +117,22 @@ def _profile(major: bool) -> F64:
     return np.asarray(a / a.mean() + b / b.mean(), dtype=np.float64)
 
 
+def _polyphonic(profile: F64) -> F64:
+    """``profile`` with the first ``HARMONICS`` harmonics of each pitch class added at
+    their own pitch classes (nearest semitone), harmonic h weighted ``SLOPE ** (h - 1)``."""
+    out = np.zeros(12)
+    for h in range(1, HARMONICS + 1):
+        shift = round(12.0 * math.log2(h)) % 12
+        out += SLOPE ** (h - 1) * np.roll(profile, shift)
+    return out
+
+
 @functools.cache
 def key_templates() -> F64:
     """(24, 12): rows 0-11 major keys on C..B, rows 12-23 minor keys, zero mean, unit norm."""
     rows = []
     for major in (True, False):
-        base = _profile(major)
+        base = _polyphonic(_profile(major))
         for tonic in range(12):
             rows.append(np.roll(base, tonic))
     t = np.array(rows)
