@@ -113,6 +113,49 @@ def biquad_cascade_snap(state: F64, params: F64, bands: int, channels: int) -> N
         rbj(int(state[s]), 2.0 ** state[s + 1], state[s + 2], state[s + 3], sr, state, s + COEF)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _band(out: F32, lo: int, hi: int, state: F64, s: int, channels: int) -> None:  # RT
+    """One band (TDF-II, float64 state) over frames lo:hi of ``out``, in place. Stereo runs
+    both channels in one loop: two independent recursions overlap in the pipeline."""
+    b0 = state[s + 4]
+    b1 = state[s + 5]
+    b2 = state[s + 6]
+    a1 = state[s + 7]
+    a2 = state[s + 8]
+    if channels == 2:
+        z1l = state[s + 9]
+        z1r = state[s + 10]
+        z2l = state[s + 11]
+        z2r = state[s + 12]
+        for i in range(lo, hi):
+            xl = out[i, 0]
+            xr = out[i, 1]
+            yl = b0 * xl + z1l
+            yr = b0 * xr + z1r
+            z1l = b1 * xl - a1 * yl + z2l
+            z1r = b1 * xr - a1 * yr + z2r
+            z2l = b2 * xl - a2 * yl
+            z2r = b2 * xr - a2 * yr
+            out[i, 0] = yl
+            out[i, 1] = yr
+        state[s + 9] = z1l
+        state[s + 10] = z1r
+        state[s + 11] = z2l
+        state[s + 12] = z2r
+        return
+    for c in range(channels):
+        z1 = state[s + 9 + c]
+        z2 = state[s + 9 + channels + c]
+        for i in range(lo, hi):
+            x = out[i, c]
+            y = b0 * x + z1
+            z1 = b1 * x - a1 * y + z2
+            z2 = b2 * x - a2 * y
+            out[i, c] = y
+        state[s + 9 + c] = z1
+        state[s + 9 + channels + c] = z2
+
+
 @njit(cache=True, nogil=True)
 def biquad_cascade(inp: F32, out: F32, state: F64, params: F64) -> None:  # RT
     """Run enabled bands in series over ``inp`` into ``out`` (may be the same array)."""
@@ -127,10 +170,18 @@ def biquad_cascade(inp: F32, out: F32, state: F64, params: F64) -> None:  # RT
         for c in range(channels):
             out[i, c] = clean(inp[i, c])
     counter = int(state[counter_at])
+    moving = False  # does any band still glide toward its parameters?
+    for b in range(bands):
+        s = b * size
+        p = b * BAND_PARAMS
+        if (state[s] != params[p] or state[s + 2] != params[p + 2]
+                or state[s + 3] != params[p + 3]
+                or state[s + 1] != math.log2(max(params[p + 1], 1.0))):
+            moving = True
     start = 0
     while start < frames:
         # advance to the next smoothing step on the absolute grid
-        if counter % HOP == 0:
+        if moving and counter % HOP == 0:
             for b in range(bands):
                 s = b * size
                 p = b * BAND_PARAMS
@@ -151,28 +202,13 @@ def biquad_cascade(inp: F32, out: F32, state: F64, params: F64) -> None:  # RT
                 if changed:
                     rbj(int(state[s]), 2.0 ** state[s + 1], state[s + 2], state[s + 3], sr,
                         state, s + COEF)
-        run = min(HOP - counter % HOP, frames - start)
+        # steady: the whole block in one run (the coefficients cannot change in it)
+        run = min(HOP - counter % HOP, frames - start) if moving else frames - start
         for b in range(bands):
             p = b * BAND_PARAMS
             if params[p + 4] < 0.5:
                 continue
-            s = b * size
-            b0 = state[s + 4]
-            b1 = state[s + 5]
-            b2 = state[s + 6]
-            a1 = state[s + 7]
-            a2 = state[s + 8]
-            for c in range(channels):
-                z1 = state[s + 9 + c]
-                z2 = state[s + 9 + channels + c]
-                for i in range(start, start + run):
-                    x = out[i, c]
-                    y = b0 * x + z1
-                    z1 = b1 * x - a1 * y + z2
-                    z2 = b2 * x - a2 * y
-                    out[i, c] = y
-                state[s + 9 + c] = z1
-                state[s + 9 + channels + c] = z2
+            _band(out, start, start + run, state, b * size, channels)
         start += run
         counter = (counter + run) % HOP
     state[counter_at] = counter

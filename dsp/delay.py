@@ -44,6 +44,7 @@ from numba import njit
 from dsp.effect import F32, F64, Effect, bind_params
 from dsp.fpu import clean, ftz_begin, ftz_end
 from dsp.params import Param, ParamError
+from dsp.prefetch import prefetch_range
 
 MAX_TIME_MS = 4000.0
 FADE_S = 0.03
@@ -254,6 +255,14 @@ def delay_kernel(inp: F32, out: F32, state: F64, params: F64) -> None:  # RT
         state[HEAD + 1] = hpl
         state[br - 2] = lpr
         state[br - 1] = hpr
+        # the next block (if as long) reads from here on: start loading it now
+        r = w - int(tap)
+        if r < 0:
+            r += line
+        prefetch_range(state, bl + r, min(frames, line - r))
+        prefetch_range(state, br + r, min(frames, line - r))
+        prefetch_range(state, bl + w, min(frames, line - w))  # and writes to
+        prefetch_range(state, br + w, min(frames, line - w))
     else:
         w0, tap0, nxt0, fade0, fb0, mix0, alp0, ahp0 = w, tap, nxt, fade, fb, mix, alp, ahp
         for c in range(channels):
