@@ -373,6 +373,33 @@ class Engine:
             undo()
             raise
 
+    # -- live inputs ---------------------------------------------------------------------
+
+    def add_input(self, name: str, seconds: float = 0.5) -> None:
+        """A live input port: a bounded ring that the network side fills (``push_input``)
+        and input tracks (``Track.input == name``) read, one block at a time. What is not
+        there when a block needs it plays as silence and is counted (``late_frames``).
+        Control side; swaps in a new graph."""
+        with self._lock:
+            if name in self._inputs:
+                raise EngineError(f"input {name!r} exists already")
+            ring = np.zeros((max(round(seconds * self.sample_rate), self.max_block), 2),
+                            dtype=np.float32)
+            self._inputs[name] = (ring, np.zeros(2, dtype=np.int64))
+            self.rebuild()
+
+    def push_input(self, name: str, frames: F32) -> int:
+        """Append float32 (n, 2) frames to an input's ring (single producer per input:
+        the network side); returns how many fitted (the rest is dropped: the ring is full
+        when the engine is not keeping up)."""
+        ring, idx = self._inputs[name]
+        head, tail = int(idx[0]), int(idx[1])
+        n = int(min(frames.shape[0], ring.shape[0] - (tail - head)))
+        for k in range(n):  # not the audio thread: a plain loop is fine here
+            ring[(tail + k) % ring.shape[0]] = frames[k]
+        idx[1] = tail + n  # publish after the frames are written
+        return n
+
     # -- meters and stats (control side) -------------------------------------------------
 
     def read_meters(self) -> dict[str, Meter]:

@@ -187,3 +187,17 @@ def test_meters_come_back_about_30_times_a_second() -> None:
     peak_l, _ = readings["t"].peak
     assert peak_l == __import__("pytest").approx(AMP * math.cos(math.pi / 4), rel=0.01)
     assert readings["t"].rms[0] == __import__("pytest").approx(peak_l / math.sqrt(2), rel=0.02)
+
+
+def test_live_input_ports_feed_input_tracks_and_late_data_is_silence() -> None:
+    t = Track(id="mic", kind="input", input="alice", chain=[fx("g", "gain", gain_db=-6.0)])
+    e = engine(project(t), {})
+    e.add_input("alice")
+    voice = sine(0.1, 220.0, 0.5)
+    assert e.push_input("alice", voice[:2560]) == 2560
+    y = render(e, 2560 / SR)
+    expected = voice[:2560, 0] * 10 ** (-6 / 20) * math.cos(math.pi / 4)
+    assert np.allclose(y[:, 0], expected, atol=1e-6)
+    before = e.stats["late_frames"]
+    assert not render(e, 256 / SR).any()  # nothing more arrived: silence, counted
+    assert e.stats["late_frames"] == before + 256
