@@ -38,6 +38,7 @@ test: $(STAMP) system-deps lint typecheck pytest
 perf: $(STAMP)
 	$(BIN)/python -m perf.auth --json perf/results/auth.json
 	$(BIN)/python -m perf.dsp --json perf/results/dsp.json
+	$(BIN)/python -m perf.engine --json perf/results/engine.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

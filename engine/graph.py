@@ -76,6 +76,11 @@ def _f32_list() -> Any:
     return List.empty_list(types.float32[:, ::1])
 
 
+def _clip_list() -> Any:
+    """Decoded audio is read-only (the asset cache shares it between sessions)."""
+    return List.empty_list(types.Array(types.float32, 2, "C", readonly=True))
+
+
 def _i64_list() -> Any:
     return List.empty_list(types.int64[::1])
 
@@ -208,7 +213,7 @@ class _Builder:
         self.opf: list[list[float]] = []
         self.states = _f64_list()
         self.params = _f64_list()
-        self.clips = _f32_list()
+        self.clips = _clip_list()
         self.slots: dict[int, int] = {}
         self.tables: list[F64] = []  # event tables, at f2 slots F2_FIXED + k
         self.max_block = max_block
