@@ -57,7 +57,7 @@ def studio_project(tracks: int, *, reverb: bool = True, loop_s: float = LOOP_S
     frames = round(loop_s * SR)
     data = {f"a{t}": track_signal(t, frames) for t in range(tracks)}
     beats = loop_s * 2.0  # 120 bpm
-    comp = {"detector": "peak", "knee_db": 0.0, **w64.COMP}
+    comp: dict[str, float | str] = {"detector": "peak", "knee_db": 0.0, **w64.COMP}
     p = Project(name=f"{tracks}-track bench")
     for t in range(tracks):
         chain = [EffectSpec("eq", "eq", _eq_params()), EffectSpec("comp", "compressor", comp),
