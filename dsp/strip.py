@@ -34,7 +34,7 @@ frame, as the Summer adds them. Denormals are flushed for the whole call
 
 Arrays. ``strip_kernel(inp, out, state, params, work)``: ``inp`` float32 (tracks, frames, 2)
 and ``out`` float32 (frames, 2), both C-contiguous; ``state`` and ``params`` float64 and
-``work`` float32, laid out by ``_views`` (sections in this order):
+``work`` float32, laid out by ``sections`` (sections in this order):
 
 * state: master scalars ``M_*``; EQ smoothed values (4 bands, 4, tracks) ``[type, log2 f,
   q, gain_db]``, coefficients (4, 5, tracks) ``[b0 b1 b2 a1 a2]``, filter memory (4, 2, 2,
@@ -179,7 +179,7 @@ def work_size(tracks: int, line: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _views(state: F64, params: F64, work: F32, tracks: int) -> Any:  # RT
+def sections(state: F64, params: F64, work: F32, tracks: int) -> Any:  # RT
     """The sections of the three arrays (views, no copies), in the documented order."""
     t = tracks
     at = 0
@@ -246,7 +246,7 @@ def strip_reset(  # RT
 ) -> None:
     """Clear every state; smoothed values jump to their targets (each effect's reset)."""
     (m, eqs, eqc, _, _, cs, ds, gs, ps, tmp, _, _, _, ls,
-     eqp, cp, dp, gp, pp, mp, lp, _, _, _, lines) = _views(state, params, work, tracks)
+     eqp, cp, dp, gp, pp, mp, lp, _, _, _, lines) = sections(state, params, work, tracks)
     state[:] = 0.0
     work[:] = 0.0  # writes every page of the delay lines now, not on the audio thread later
     sr = mp[MP_SR]
@@ -298,7 +298,7 @@ def strip_kernel(inp: F32, out: F32, state: F64, params: F64, work: F32) -> None
     saved = ftz_begin()
     tracks, frames = inp.shape[0], inp.shape[1]
     (m, eqs, eqc, eqz, eqon, cs, ds, gs, ps, tmp, cg, det, rows, ls,
-     eqp, cp, dp, gp, pp, mp, lp, x, dbuf, bus, lines) = _views(state, params, work, tracks)
+     eqp, cp, dp, gp, pp, mp, lp, x, dbuf, bus, lines) = sections(state, params, work, tracks)
     sr = mp[MP_SR]
     line = lines.shape[1]
     eq_prepare(m, eqs, eqon, eqp)
@@ -382,7 +382,7 @@ class StripBank:
         self.state = np.zeros(state_size(tracks, self.sample_rate), dtype=np.float64)
         self.params = np.zeros(params_size(tracks), dtype=np.float64)
         self.work = np.zeros(work_size(tracks, line), dtype=np.float32)
-        views = _views(self.state, self.params, self.work, tracks)
+        views = sections(self.state, self.params, self.work, tracks)
         eqp, cp, dp, gp, pp, mp, lp = views[14:21]
         self._stage_params: dict[str, F64] = {
             "eq": eqp, "compressor": cp, "delay": dp, "gain": gp, "pan": pp,

@@ -94,7 +94,8 @@ def _db(x: float) -> float:
 
 class Engine:
     def __init__(self, project: Project, *, max_block: int = 1024,
-                 clip_data: dict[str, F32] | None = None, stems: bool = False) -> None:
+                 clip_data: dict[str, F32] | None = None, stems: bool = False,
+                 banks: bool = True) -> None:
         self.project = project
         self.sample_rate = float(project.sample_rate)
         self.max_block = max_block
@@ -119,6 +120,7 @@ class Engine:
         self._views: dict[int, F32] = {}
         self._meters: dict[str, Meter] = {}
         self.stems = stems  # offline: each track's post-fader output per block (``stem``)
+        self.banks = banks  # tracks with an EQ -> compressor -> delay chain side by side
         self._stems: list[F32] = []
         self.graph: Graph = self._compile()
         self._next: Graph = self.graph
@@ -129,7 +131,7 @@ class Engine:
     def _compile(self) -> Graph:
         g = compile_graph(self.project, self.rack, self.clip_data, max_block=self.max_block,
                           inputs=self._inputs, position=float(self.transport[T_POS]),
-                          stems=self.stems)
+                          stems=self.stems, banks=self.banks)
         self._bind(g)
         return g
 
@@ -147,9 +149,16 @@ class Engine:
         i1 = List.empty_list(types.int64[::1])
         i1.append(self._ring_idx)
         i1.append(self._meter_idx)
+        for idx in g.bank_i1:
+            i1.append(idx)
         i2 = List.empty_list(types.int64[:, ::1])
         i2.append(g.ops)
         i2.append(g.lanes)
+        for slots in g.bank_i2:
+            i2.append(slots)
+        w1 = List.empty_list(types.float32[::1])
+        for work in g.bank_w1:
+            w1.append(work)
         io = List.empty_list(types.float32[:, ::1])
         io.append(self._out)
         io.append(self.tap)
@@ -158,7 +167,8 @@ class Engine:
                 self._stems.append(np.zeros((self.max_block, 2), dtype=np.float32))
             for stem in self._stems[:len(self.project.tracks)]:
                 io.append(stem)
-        g.call = (f1, f2, f3, i1, i2, io, g.states, g.params, g.clips, g.inputs, g.input_idx)
+        g.call = (f1, f2, f3, i1, i2, io, g.states, g.params, g.clips, g.inputs, g.input_idx,
+                  w1)
 
     def rebuild(self) -> None:
         """Compile the project again and swap it in at the next block. Control side."""

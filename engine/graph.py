@@ -38,13 +38,17 @@ from dsp.sampler import Sampler
 from dsp.stereo import GAIN_RAMP_S, Gain, Pan
 from dsp.stereo import SMOOTH_S as PAN_SMOOTH_S
 from dsp.synth import Synth
+from engine.bank import MIN_TRACKS, ChainBank, bankable
 from engine.effects import K_GAIN, K_PAN, effect_type, kernel_params, make_effect
 from engine.instruments import KIND_SAMPLER, KIND_SYNTH, event_table
 from engine.model import EffectSpec, Instrument, Project, Strip, Track
 from engine.render import (
     F2_FIXED,
+    I1_FIXED,
+    I2_FIXED,
     IO_STEMS,
     M_WIDTH,
+    OP_BANK,
     OP_CLEAR,
     OP_CLIP,
     OP_FX,
@@ -105,6 +109,7 @@ class Rack:
         self.lines: dict[tuple[str, str], F64] = {}
         self.fresh: set[int] = set()  # id() of objects made since the last compile
         self.instruments: dict[str, tuple[tuple[str, int, float], Synth | Sampler]] = {}
+        self.bank: ChainBank | None = None
 
     def effect(self, strip: str, spec: EffectSpec) -> Effect:
         key = (strip, spec.id)
@@ -133,6 +138,33 @@ class Rack:
         made.set(**inst.params)
         self.instruments[track.id] = (key, made)
         return made
+
+    def set_bank(self, ids: tuple[str, ...] | None, effects: list[list[Effect]]) -> ChainBank:
+        """The bank for these tracks (the current one if its members are the same; else a
+        new one that adopts the staying tracks' state). Tracks that left it get their own
+        effects back, reset (their state is stale)."""
+        old = self.bank
+        if old is not None and ids == old.ids:
+            return old
+        kept = set(ids or ())
+        if old is not None:
+            for tid in old.ids:
+                if tid not in kept:
+                    for (sid, _), (_, fx) in self.effects.items():
+                        if sid == tid:
+                            fx.reset()
+        if ids is None:
+            self.bank = None
+            return None  # type: ignore[return-value]
+        longest = max((getattr(fxs[2], "max_time_ms", 4000.0) for fxs in effects),
+                      default=4000.0)
+        bank = ChainBank(ids, self.sample_rate, longest,
+                         [(kernel_params(a), kernel_params(c), kernel_params(d))
+                          for a, c, d in effects])
+        if old is not None:
+            bank.adopt(old)
+        self.bank = bank
+        return bank
 
     def fader(self, strip: Strip, muted: bool) -> tuple[Gain, Pan]:
         have = self.faders.get(strip.id)
@@ -203,6 +235,9 @@ class Graph:
     latency: int
     max_block: int
     tables: list[F64] = field(default_factory=list)  # f2 slots F2_FIXED.. (event tables)
+    bank_i1: list[I64] = field(default_factory=list)  # i1 slots I1_FIXED..: bank buffers
+    bank_i2: list[I64] = field(default_factory=list)  # i2 slots I2_FIXED..: bank slots
+    bank_w1: list[F32] = field(default_factory=list)  # w1 slots: bank work arrays
     param_slots: dict[int, int] = field(default_factory=dict)  # id(params array) -> slot
     call: tuple[Any, ...] = ()  # render_block's arguments after the frame count (Engine)
 
@@ -216,6 +251,9 @@ class _Builder:
         self.clips = _clip_list()
         self.slots: dict[int, int] = {}
         self.tables: list[F64] = []  # event tables, at f2 slots F2_FIXED + k
+        self.bank_i1: list[I64] = []
+        self.bank_i2: list[I64] = []
+        self.bank_w1: list[F32] = []
         self.max_block = max_block
         self.buffers = 0
 
@@ -241,6 +279,28 @@ class _Builder:
 
     def fx(self, buf: int, kind: int, fx: Effect) -> None:
         self.op(OP_FX, buf, kind, self.state(fx.state), self.param(kernel_params(fx)))
+
+
+def _bank(b: _Builder, project: Project, rack: Rack, bufs: dict[str, int]) -> set[str]:
+    """The OP_BANK of the tracks whose chain has the bank's shape (if enough of them);
+    returns their ids."""
+    tracks = [t for t in project.tracks if bankable(t)]
+    if len(tracks) < MIN_TRACKS:
+        rack.set_bank(None, [])
+        return set()
+    effects = [[rack.effect(t.id, spec) for spec in t.chain] for t in tracks]
+    bank = rack.set_bank(tuple(t.id for t in tracks), effects)
+    for k, (t, fxs) in enumerate(zip(tracks, effects, strict=True)):
+        bank.bufidx[k] = bufs[t.id]
+        for j, fx in enumerate(fxs):
+            bank.slots[j, k] = b.param(kernel_params(fx))
+    b.bank_i1.append(bank.bufidx)
+    b.bank_i2.append(bank.slots)
+    b.bank_w1.append(bank.strip.work)
+    k = len(b.bank_w1) - 1
+    b.op(OP_BANK, b.state(bank.strip.state), b.param(bank.strip.params), k, I1_FIXED + k,
+         I2_FIXED + k)
+    return {t.id for t in tracks}
 
 
 def _chain(b: _Builder, rack: Rack, strip: Strip, buf: int) -> int:
@@ -284,13 +344,15 @@ def compile_graph(
     inputs: dict[str, tuple[F32, I64]] | None = None,
     position: float = 0.0,
     stems: bool = False,
+    banks: bool = True,
 ) -> Graph:
     """Build the schedule for ``project``. ``clip_data`` maps asset ids to decoded float32
     (frames, 2) at the project's rate (a missing one plays as silence and is counted);
     ``inputs`` maps live input port names to their (ring, indices); ``position`` is the
     transport's (new objects start at their automation's value there, without a ramp);
     ``stems``: copy each track's post-fader output into its own io slot (``IO_STEMS + k``
-    for the k-th track) every block."""
+    for the k-th track) every block; ``banks``: render the tracks whose chains are EQ ->
+    compressor -> delay side by side (engine.bank)."""
     sr = float(project.sample_rate)
     tmap = TempoMap(project.tempo, sr, project.time_signature)
     b = _Builder(max_block)
@@ -331,14 +393,16 @@ def compile_graph(
     for s in order:  # sums start silent
         if not isinstance(s, Track):
             b.op(OP_CLEAR, bufs[s.id])
+    for t in project.tracks:  # every track's sources first, so that a bank can take them
+        b.op(OP_CLEAR, bufs[t.id])
+        _sources(b, rack, tmap, t, bufs[t.id], clip_data, ports)
+    banked = _bank(b, project, rack, bufs) if banks else set()
     keep_effects: set[tuple[str, str]] = set()
     for s in order:
         buf = bufs[s.id]
-        if isinstance(s, Track):
-            b.op(OP_CLEAR, buf)
-            _sources(b, rack, tmap, s, buf, clip_data, ports)
         keep_effects.update((s.id, spec.id) for spec in s.chain)
-        _chain(b, rack, s, buf)
+        if s.id not in banked:
+            _chain(b, rack, s, buf)
         muted = effective_mute(project, s)
         gain, pan = rack.fader(s, muted)
         is_master = s.id == project.master.id
@@ -389,6 +453,9 @@ def compile_graph(
         max_block=max_block,
         tables=b.tables,
         param_slots=dict(b.slots),
+        bank_i1=b.bank_i1,
+        bank_i2=b.bank_i2,
+        bank_w1=b.bank_w1,
     )
 
 

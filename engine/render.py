@@ -18,6 +18,8 @@ OP_OUT      ``[op, buf]``: the block's output
 OP_METRO    ``[op, buf]``: metronome clicks (when on)
 OP_INPUT    ``[op, buf, port]``: a live input port's ring into the buffer
 OP_TAP      ``[op, buf, io]``: copy a buffer into ``io[io]`` (stems, offline)
+OP_BANK     ``[op, state, params, work, bufidx, slots]``: EQ, compressor and delay of
+            several tracks side by side (engine.bank)
 ==========  ====================================================================
 
 ``state``, ``params``, ``pdc``... are indices into typed lists of float64 arrays: the effects'
@@ -58,6 +60,7 @@ from dsp.pitch import pitch_shift
 from dsp.reverb import reverb_kernel
 from dsp.saturation import saturation_kernel
 from dsp.stereo import gain_kernel, pan_kernel, width_kernel
+from engine.bank import bank_block
 from engine.effects import (
     K_CHORUS,
     K_COMPRESSOR,
@@ -78,7 +81,7 @@ from engine.instruments import render_instrument
 I64 = Any  # numpy int64 arrays (numpy.typing has no short alias that mypy accepts here)
 
 (OP_CLEAR, OP_CLIP, OP_INSTR, OP_FX, OP_MIX, OP_SEND, OP_METER, OP_OUT, OP_METRO,
- OP_INPUT, OP_TAP) = range(11)
+ OP_INPUT, OP_TAP, OP_BANK) = range(12)
 OPS_WIDTH = 8
 OPF_WIDTH = 2
 
@@ -103,8 +106,11 @@ F1_TRANSPORT = 0  # float64 1-D
  F2_EVENTS) = range(9)
 F2_FIXED = 9  # then each instrument track's event table
 F3_BUFS = 0  # float32 3-D
-I1_RING, I1_METER_RING = range(2)  # int64 1-D
-I2_OPS, I2_LANES = range(2)  # int64 2-D
+I1_RING, I1_METER_RING = range(2)  # int64 1-D; then each bank's buffer indices
+I1_FIXED = 2
+I2_OPS, I2_LANES = range(2)  # int64 2-D; then each bank's parameter slots
+I2_FIXED = 2
+# w1 (float32 1-D): each bank's work array
 IO_OUT, IO_TAP, IO_STEMS = range(3)  # float32 2-D; IO_STEMS.. one per track (stems)
 
 # meters: per row [peak_l, peak_r, sumsq_l, sumsq_r, frames]
@@ -293,6 +299,18 @@ def _clip(x: F32, data: F32, row: I64, gain: float, seg: F64, nseg: int, tr: F64
         if frames == 0:  # not decoded yet (or it failed): silence, counted
             tr[T_LATE] += b - a
             continue
+        r0 = a - start
+        r1 = b - start
+        src0 = offset + r0
+        if (g0 == 1.0 and dg == 0.0 and r0 >= fade_in and length - r1 >= fade_out
+                and src0 >= 0 and offset + r1 <= frames):  # the plain middle of a clip
+            x_flat = x.reshape(-1)
+            d_flat = data.reshape(-1)
+            at = 2 * (off + a - tl)
+            at_src = 2 * src0
+            for j in range(2 * (b - a)):
+                x_flat[at + j] += d_flat[at_src + j] * gain
+            continue
         for t in range(a, b):
             r = t - start
             src = offset + r
@@ -374,15 +392,30 @@ def _input(x: F32, n: int, ring: F32, ridx: I64, tr: F64) -> None:  # RT
 # -- mixing -------------------------------------------------------------------------------
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _add(src: F32, dst: F32, n: int) -> None:  # RT
+    """``dst += src`` over frames 0:n as one flat loop (a loop body that touches both
+    channels of a frame vectorises badly; a flat one well)."""
+    s = src.reshape(-1)
+    d = dst.reshape(-1)
+    for j in range(2 * n):
+        d[j] += s[j]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _zero(x: F32, n: int) -> None:  # RT
+    flat = x.reshape(-1)
+    for j in range(2 * n):
+        flat[j] = 0.0
+
+
 @njit(cache=True, nogil=True)
 def _mix_delayed(src: F32, dst: F32, n: int, line: F64) -> None:  # RT
     """``dst += src`` delayed by ``line[1]`` samples (plugin delay compensation); the line is
     ``[write, delay, (delay x 2) samples]``."""
     d = int(line[1])
     if d <= 0:
-        for i in range(n):
-            dst[i, 0] += src[i, 0]
-            dst[i, 1] += src[i, 1]
+        _add(src, dst, n)
         return
     w = int(line[0])
     for i in range(n):
@@ -399,13 +432,19 @@ def _mix_delayed(src: F32, dst: F32, n: int, line: F64) -> None:  # RT
 
 @njit(cache=True, nogil=True)
 def _meter(x: F32, n: int, acc: F64) -> None:  # RT
-    for i in range(n):
-        left = abs(x[i, 0])
-        right = abs(x[i, 1])
-        acc[0] = max(acc[0], left)
-        acc[1] = max(acc[1], right)
-        acc[2] += float(x[i, 0]) * x[i, 0]
-        acc[3] += float(x[i, 1]) * x[i, 1]
+    """Peak and sum of squares per channel (locals, not the accumulator array, in the loop:
+    a store to an array it cannot prove apart from ``x`` keeps LLVM from keeping them in
+    registers)."""
+    for c in range(2):
+        peak = acc[c]
+        power = acc[2 + c]
+        for i in range(n):
+            v = float(x[i, c])
+            a = v if v >= 0.0 else -v
+            peak = a if a > peak else peak
+            power += v * v
+        acc[c] = peak
+        acc[2 + c] = power
     acc[4] += n
 
 
@@ -481,7 +520,7 @@ def automate(tr: F64, n: int, lanes: I64, limits: F64, points: F64, params: Any)
 @njit(cache=True, nogil=True)
 def render_block(  # RT
     n: int, f1: Any, f2: Any, f3: Any, i1: Any, i2: Any, io: Any, states: Any, params: Any,
-    clips: Any, inputs: Any, input_idx: Any,
+    clips: Any, inputs: Any, input_idx: Any, w1: Any,
 ) -> None:
     """Render ``n`` frames of the graph into ``io[IO_OUT][:n]``.
 
@@ -506,10 +545,7 @@ def render_block(  # RT
         row = ops[k]
         op = row[0]
         if op == OP_CLEAR:
-            x = bufs[row[1]][:n]
-            for i in range(n):
-                x[i, 0] = 0.0
-                x[i, 1] = 0.0
+            _zero(bufs[row[1]][:n], n)
         elif op == OP_CLIP:
             _clip(bufs[row[1]][:n], clips[row[2]], row, opf[k, 0], seg, nseg, tr)
         elif op == OP_INSTR:
@@ -518,15 +554,16 @@ def render_block(  # RT
                 states[row[3]], params[row[4]], seg, main, tr[T_JUMP] > 0.5, tr[T_WRAP_AT])
         elif op == OP_FX:
             _effect(row[2], bufs[row[1]][:n], states[row[3]], params[row[4]])
+        elif op == OP_BANK:
+            bank_block(n, bufs, i1[row[4]], i2[row[5]], params, states[row[1]], params[row[2]],
+                       w1[row[3]])
         elif op == OP_MIX:
             src = bufs[row[1]][:n]
             dst = bufs[row[2]][:n]
             if row[3] >= 0:
                 _mix_delayed(src, dst, n, states[row[3]])
             else:
-                for i in range(n):
-                    dst[i, 0] += src[i, 0]
-                    dst[i, 1] += src[i, 1]
+                _add(src, dst, n)
         elif op == OP_SEND:
             scratch = bufs[row[6]][:n]
             gain_kernel(bufs[row[1]][:n], scratch, states[row[3]], params[row[4]])
@@ -534,32 +571,33 @@ def render_block(  # RT
             if row[5] >= 0:
                 _mix_delayed(scratch, dst, n, states[row[5]])
             else:
-                for i in range(n):
-                    dst[i, 0] += scratch[i, 0]
-                    dst[i, 1] += scratch[i, 1]
+                _add(scratch, dst, n)
         elif op == OP_METER:
             _meter(bufs[row[1]][:n], n, meters[row[2]])
         elif op == OP_OUT:
-            x = bufs[row[1]]
+            src = bufs[row[1]][:n].reshape(-1)
+            flat = out.reshape(-1)
+            for j in range(2 * n):
+                flat[j] = src[j]
             cap = tap.shape[0]
-            w = int(tr[T_TAP_WRITE])
-            for i in range(n):
-                out[i, 0] = x[i, 0]
-                out[i, 1] = x[i, 1]
-                tap[(w + i) % cap, 0] = x[i, 0]
-                tap[(w + i) % cap, 1] = x[i, 1]
-            tr[T_TAP_WRITE] = w + n
+            w = int(tr[T_TAP_WRITE]) % cap
+            first = min(n, cap - w)
+            ring = tap.reshape(-1)
+            for j in range(2 * first):
+                ring[2 * w + j] = src[j]
+            for j in range(2 * first, 2 * n):
+                ring[j - 2 * first] = src[j]
+            tr[T_TAP_WRITE] = tr[T_TAP_WRITE] + n
         elif op == OP_METRO:
             if tr[T_METRO_ON] > 0.5:
                 _metronome(bufs[row[1]][:n], n, tr, f2[F2_TEMPO], seg, main)
         elif op == OP_INPUT:
             _input(bufs[row[1]][:n], n, inputs[row[2]], input_idx[row[2]], tr)
         elif op == OP_TAP:
-            x = bufs[row[1]]
-            dst = io[row[2]]
-            for i in range(n):
-                dst[i, 0] = x[i, 0]
-                dst[i, 1] = x[i, 1]
+            src = bufs[row[1]][:n].reshape(-1)
+            flat = io[row[2]].reshape(-1)
+            for j in range(2 * n):
+                flat[j] = src[j]
     tr[T_BLOCKS] += 1.0
     tr[T_JUMP] = 0.0
     _send_meters(meters, f2[F2_METER_RING], i1[I1_METER_RING], tr)
