@@ -27,6 +27,7 @@ from numba.typed import List
 
 from dsp.effect import F32, F64
 from dsp.params import ParamError
+from engine.blockargs import BlockArgs
 from engine.effects import kernel_params, warm_up
 from engine.graph import Graph, Rack, compile_graph, effective_mute
 from engine.instruments import scratch_table
@@ -167,8 +168,8 @@ class Engine:
                 self._stems.append(np.zeros((self.max_block, 2), dtype=np.float32))
             for stem in self._stems[:len(self.project.tracks)]:
                 io.append(stem)
-        g.call = (f1, f2, f3, i1, i2, io, g.states, g.params, g.clips, g.inputs, g.input_idx,
-                  w1)
+        g.call = BlockArgs(f1, f2, f3, i1, i2, io, g.states, g.params, g.clips, g.inputs,
+                           g.input_idx, w1)
 
     def rebuild(self) -> None:
         """Compile the project again and swap it in at the next block. Control side."""
@@ -200,7 +201,7 @@ class Engine:
             if not 0 < frames <= self.max_block:
                 raise EngineError(f"frames: {frames} is not 1..{self.max_block}")
             out = self._views[frames] = self._out[:frames]
-        render_block(frames, *g.call)
+        render_block(frames, g.call)
         return out
 
     def stem(self, index: int, frames: int) -> F32:

@@ -239,7 +239,7 @@ class Graph:
     bank_i2: list[I64] = field(default_factory=list)  # i2 slots I2_FIXED..: bank slots
     bank_w1: list[F32] = field(default_factory=list)  # w1 slots: bank work arrays
     param_slots: dict[int, int] = field(default_factory=dict)  # id(params array) -> slot
-    call: tuple[Any, ...] = ()  # render_block's arguments after the frame count (Engine)
+    call: Any = None  # render_block's BlockArgs (made by the Engine)
 
 
 class _Builder:

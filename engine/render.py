@@ -518,16 +518,26 @@ def automate(tr: F64, n: int, lanes: I64, limits: F64, points: F64, params: Any)
 
 
 @njit(cache=True, nogil=True)
-def render_block(  # RT
-    n: int, f1: Any, f2: Any, f3: Any, i1: Any, i2: Any, io: Any, states: Any, params: Any,
-    clips: Any, inputs: Any, input_idx: Any, w1: Any,
-) -> None:
+def render_block(n: int, args: Any) -> None:  # RT
     """Render ``n`` frames of the graph into ``io[IO_OUT][:n]``.
 
-    Every array comes in a typed list (slots ``F1_*``, ``F2_*``... below): numba wraps each
-    numpy array passed from Python in a new runtime object, one allocation per array per
-    call, while a typed list's arrays are wrapped once, when they are put in."""
+    Every array comes in a typed list (slots ``F1_*``, ``F2_*``... above), and the lists in
+    one ``engine.blockargs.BlockArgs``: numba wraps each numpy array passed from Python in a
+    new runtime object, one allocation per array per call, while a typed list's arrays are
+    wrapped once, when they are put in; and one object unboxes faster than twelve lists."""
     saved = ftz_begin()
+    f1 = args.f1
+    f2 = args.f2
+    f3 = args.f3
+    i1 = args.i1
+    i2 = args.i2
+    io = args.io
+    states = args.states
+    params = args.params
+    clips = args.clips
+    inputs = args.inputs
+    input_idx = args.input_idx
+    w1 = args.w1
     tr = f1[F1_TRANSPORT]
     opf = f2[F2_OPF]
     seg = f2[F2_SEG]
