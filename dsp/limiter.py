@@ -61,6 +61,9 @@ QUANT = float(2**40)  # moving-average units per unit of gain reduction
 MARGIN = 0.9995  # -0.0043 dB: what stage 2 leaves (measured <= 0.0003 dB) and float32 rounding
 CHUNK = 64  # frames per detection pass
 HISTORY = TAPS - 1
+# the most any interpolated point can exceed the largest sample of its window (a little
+# over the taps' absolute sum, for rounding); the samples themselves count as 1
+GAIN_BOUND = max(float(np.abs(COEFS).sum(axis=1).max()), 1.0) * (1.0 + 1e-9)
 
 P_CEILING, P_LOOKAHEAD, P_RELEASE, P_SR = range(4)
 PARAM_SIZE = 4
@@ -140,6 +143,19 @@ def _detect(state: F64, at: int, channels: int, n: int, ceiling: float) -> None:
     span = HISTORY + CHUNK
     need_at = at + T_ARRAYS + channels * span
     need = state[need_at:need_at + CHUNK]
+    # No window can interpolate above GAIN_BOUND times its largest sample: when the chunk's
+    # largest sample is that far under the ceiling, every window needs 1.0 (what the FIR
+    # would give), and the FIR is skipped. Quiet passages cost a max instead of 128 MACs.
+    loudest = 0.0
+    for c in range(channels):
+        b = at + T_ARRAYS + c * span
+        for j in range(b, b + n + HISTORY):
+            v = abs(state[j])
+            loudest = v if v > loudest else loudest
+    if loudest * GAIN_BOUND <= ceiling:
+        for i in range(n):
+            need[i] = 1.0
+        return
     for c in range(channels):
         b = at + T_ARRAYS + c * span
         _fir_peak(state[b:b + span], need, n, c > 0)

@@ -42,7 +42,8 @@ def _prefetch_read(typingctx: Any, arr: Any, index: Any) -> Any:
 
 @njit(cache=True, nogil=True, inline="always")
 def prefetch_range(arr: F64, lo: int, count: int) -> None:  # RT
-    """Prefetch ``arr[lo:lo + count]`` (clipped to the array) for reading."""
+    """Prefetch ``arr[lo:lo + count]`` (clipped to the array; any 1-D array type) for
+    reading. Steps of LINE elements: one per line for float64, two for float32."""
     hi = min(lo + count, arr.shape[0])
     for j in range(max(lo, 0), hi, LINE):
         _prefetch_read(arr, j)  # type: ignore[call-arg]

@@ -48,6 +48,7 @@ from dsp.gaincomputer import (
     gain_factors,
 )
 from dsp.mix import SUM_SMOOTH_S
+from dsp.prefetch import prefetch_range
 from dsp.stereo import gain_target, pan_gains, ramp_samples
 
 BANDS = 4
@@ -440,6 +441,12 @@ def delay(  # RT
             for i in range(first, run):
                 dbuf[i, 0, t] = trk[i - first, 0]
                 dbuf[i, 1, t] = trk[i - first, 1]
+            # the next run reads on from here and writes on from w: start loading both
+            flat = trk.reshape(-1)
+            ahead = r + run if r + run < line else r + run - line
+            prefetch_range(flat, 2 * ahead, 2 * run)
+            ahead = w + run if w + run < line else w + run - line
+            prefetch_range(flat, 2 * ahead, 2 * run)
         _delay_lanes(x, lo, hi, dbuf, ds, g, rows, plain)
         first = min(run, line - w)
         for t in range(tracks):
@@ -463,10 +470,11 @@ def delay(  # RT
 @njit(cache=True, nogil=True)
 def gain_pan_sum(  # RT
     x: F32, n: int, bus: F32, counter: int, gs: F64, ps: F64, pp: F64, rows: F64,
-    pan_moving: bool, k: float
+    pan_moving: bool, k: float, summing: bool = True
 ) -> None:
     """Gain (linear ramps), pan (gains on the 16-sample grid, interpolated), then each frame's
-    sum over the tracks in track order into ``bus`` (sum_kernel's float32 accumulation)."""
+    sum over the tracks in track order into ``bus`` (sum_kernel's float32 accumulation);
+    ``summing=False`` leaves the panned tracks in ``x`` (the engine's banks)."""
     tracks = x.shape[2]
     lo = 0
     while lo < n:
@@ -499,6 +507,8 @@ def gain_pan_sum(  # RT
                     out = float(np.float32(clamp(x[i, c, t]) * rows[R_GAIN, t]))  # Gain's
                     # Pan's output, cleaned as the Summer cleans each track
                     x[i, c, t] = clamp(clamp(out) * (ps[PN_GL0 + c, t] + ps[PN_DL + c, t] * step))
+            if not summing:
+                continue
             left = ZERO32  # float32 adds: the Summer's double add rounded to float32 is the same
             right = ZERO32
             for t in range(tracks):

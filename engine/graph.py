@@ -159,8 +159,8 @@ class Rack:
         longest = max((getattr(fxs[2], "max_time_ms", 4000.0) for fxs in effects),
                       default=4000.0)
         bank = ChainBank(ids, self.sample_rate, longest,
-                         [(kernel_params(a), kernel_params(c), kernel_params(d))
-                          for a, c, d in effects])
+                         [(kernel_params(a), kernel_params(c), kernel_params(d),
+                           kernel_params(g), kernel_params(p)) for a, c, d, g, p in effects])
         if old is not None:
             bank.adopt(old)
         self.bank = bank
@@ -288,7 +288,10 @@ def _bank(b: _Builder, project: Project, rack: Rack, bufs: dict[str, int]) -> se
     if len(tracks) < MIN_TRACKS:
         rack.set_bank(None, [])
         return set()
-    effects = [[rack.effect(t.id, spec) for spec in t.chain] for t in tracks]
+    effects: list[list[Effect]] = []
+    for t in tracks:
+        gain, pan = rack.fader(t, effective_mute(project, t))
+        effects.append([*(rack.effect(t.id, spec) for spec in t.chain), gain, pan])
     bank = rack.set_bank(tuple(t.id for t in tracks), effects)
     for k, (t, fxs) in enumerate(zip(tracks, effects, strict=True)):
         bank.bufidx[k] = bufs[t.id]
@@ -407,7 +410,7 @@ def compile_graph(
         gain, pan = rack.fader(s, muted)
         is_master = s.id == project.master.id
         for pre in (True, False):
-            if not pre:
+            if not pre and s.id not in banked:  # a bank runs its tracks' faders
                 b.fx(buf, K_GAIN, gain)
                 b.fx(buf, K_PAN, pan)
             for send in s.sends:
