@@ -63,7 +63,8 @@ PARAM_SIZE = 10
 (S_COUNTER, S_F0, S_F1, S_HOP_PEAK, S_HOP_POWER, S_POWER, S_RED, S_THR, S_SLOPE, S_KNEE,
  S_MAKEUP, S_MIX, S_ALPHA_A, S_ALPHA_R, S_K_RMS, S_HOLD, S_ATTACK_MS, S_RELEASE_MS,
  S_RMS_MS, S_LIN_LO, S_GAIN_DB, S_GAIN, S_LAST_LEVEL, S_LEVEL_DB, S_RED_START, S_TARGET,
- S_TRIGGER, S_EXACT, S_ALPHA_A1, S_ALPHA_R1, S_HOP_LEN, S_HOP_WANT, S_PEAKS) = range(33)
+ S_TRIGGER, S_EXACT, S_ALPHA_A1, S_ALPHA_R1, S_HOP_LEN, S_HOP_WANT, S_K_SMOOTH,
+ S_PEAKS) = range(34)
 STATE_SIZE = S_PEAKS + 3 + RING  # the peak hold block (``hold_max``) is last
 
 
@@ -187,6 +188,7 @@ def _coefficients(state: F64, params: F64) -> None:  # RT
     state[S_ALPHA_R] = math.exp(-hop / release)
     state[S_K_RMS] = 1.0 - math.exp(-hop / (max(params[P_RMS], 1e-3) * 1e-3 * sr))
     state[S_HOLD] = hold_hops(params[P_RELEASE], sr, hop)
+    state[S_K_SMOOTH] = 1.0 - math.exp(-hop / (SMOOTH_S * sr))  # parameter ramps per hop
     state[S_PEAKS + 2] = RING  # make the hold rescan its ring at the next hop
 
 
@@ -268,7 +270,7 @@ def gain_factors(det: Any, g: Any, n: int, state: F64, params: F64, kch: int) ->
     output factor of each frame into ``g[0:n]``. ``det`` and ``g`` are 1-D float64 (views of
     a column are fine); ``kch`` is the key's channel count (the RMS mean divides by it)."""
     _coefficients(state, params)
-    k = 1.0 - math.exp(-state[S_HOP_WANT] / (SMOOTH_S * params[P_SR]))
+    k = state[S_K_SMOOTH]
     rms = params[P_DETECTOR] >= 0.5
     thr_t = params[P_THRESHOLD]
     knee_t = max(params[P_KNEE], 0.0)

@@ -108,6 +108,8 @@ from dsp.strip_stages import (
     D_NXT,
     D_ROWS,
     D_TAP,
+    G_DB,
+    G_MUTE,
     G_N,
     G_POS,
     G_ROWS,
@@ -280,6 +282,8 @@ def strip_reset(  # RT
         gs[G_TARGET, t] = g
         gs[G_POS, t] = 1.0
         gs[G_N, t] = 1.0
+        gs[G_DB, t] = gp[t, 0]
+        gs[G_MUTE, t] = gp[t, 1]
         ps[PN_POS, t] = pp[t, 0]  # pan_reset
         ps[PN_LAW, t] = pp[t, 1]
         gl, gr = pan_gains(pp[t, 0], int(pp[t, 1]))

@@ -66,9 +66,10 @@ M_SIZE = 8
  D_LP_A, D_HP_HZ, D_HP_A, D_TARGET, D_PP, D_STEADY, D_MOVING, D_ALPC, D_AHPC,
  D_LEAK) = range(23)
 D_ROWS = 23
-# gain lanes: ramp start, target, position and length (as dsp.stereo.gain_kernel), step
-G_START, G_TARGET, G_POS, G_N, G_STEP = range(5)
-G_ROWS = 5
+# gain lanes: ramp start, target, position and length (as dsp.stereo.gain_kernel), step,
+# and the gain_db and mute the target was computed from
+G_START, G_TARGET, G_POS, G_N, G_STEP, G_DB, G_MUTE = range(7)
+G_ROWS = 7
 # pan lanes: as dsp.stereo.pan_kernel, then per-call and per-segment values
 PN_POS, PN_GL0, PN_GR0, PN_GL1, PN_GR1, PN_LAW, PN_MOVING, PN_DL, PN_DR = range(9)
 PN_ROWS = 9
@@ -117,9 +118,10 @@ def delay_prepare(ds: F64, dp: F64, line: int) -> tuple[int, bool]:  # RT
         if ds[D_LP_HZ, t] != d[P_HIGHCUT]:
             ds[D_LP_HZ, t] = d[P_HIGHCUT]
             ds[D_LP_A, t] = _coef_lp(d)
-        if ds[D_HP_HZ, t] != d[P_LOWCUT]:
+        if ds[D_HP_HZ, t] != d[P_LOWCUT] or ds[D_LEAK, t] == 0.0:
             ds[D_HP_HZ, t] = d[P_LOWCUT]
             ds[D_HP_A, t] = _coef_hp(d)
+            ds[D_LEAK, t] = hp_leak(d)  # (exp): only when the low cut changes
         moving = (ds[D_FB, t] != d[P_FB] or ds[D_MIX, t] != d[P_MIX]
                   or ds[D_ALP, t] != ds[D_LP_A, t] or ds[D_AHP, t] != ds[D_HP_A, t])
         steady = not moving and ds[D_NXT, t] == ds[D_TAP, t] and ds[D_TAP, t] == target
@@ -128,7 +130,6 @@ def delay_prepare(ds: F64, dp: F64, line: int) -> tuple[int, bool]:  # RT
         ds[D_MOVING, t] = 1.0 if moving else 0.0
         ds[D_STEADY, t] = 1.0 if steady else 0.0
         ds[D_ALPC, t] = 1.0 - ds[D_ALP, t]
-        ds[D_LEAK, t] = hp_leak(d)
         ds[D_AHPC, t] = (1.0 - ds[D_AHP, t]) * ds[D_LEAK, t]  # echo_filter's factor
         plain = plain and steady and ds[D_PP, t] < 0.5
         if steady:
@@ -142,7 +143,12 @@ def gain_pan_prepare(gs: F64, gp: F64, ps: F64, pp: F64) -> bool:  # RT
     tracks = gp.shape[0]
     moving = False
     for t in range(tracks):
-        target = gain_target(gp[t, 0], gp[t, 1])
+        if gs[G_DB, t] != gp[t, 0] or gs[G_MUTE, t] != gp[t, 1]:  # (a pow): on changes
+            gs[G_DB, t] = gp[t, 0]
+            gs[G_MUTE, t] = gp[t, 1]
+            target = gain_target(gp[t, 0], gp[t, 1])
+        else:
+            target = gs[G_TARGET, t]
         n = max(gs[G_N, t], 1.0)
         if target != gs[G_TARGET, t]:
             current = (gs[G_START, t] + (gs[G_TARGET, t] - gs[G_START, t])
