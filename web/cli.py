@@ -1,4 +1,4 @@
-"""The ``retoone`` command line: serve, db migrate, user create, outbox, analyze, render."""
+"""The ``retoone`` command line: serve, db migrate, user create, outbox, analyze, render, play."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from accounts.errors import AccountError
 from accounts.passwords import Passwords
 from accounts.users import register
 from persistence.migrate import MigrationError
-from web import analyze_cmd, render_cmd
+from web import analyze_cmd, play_cmd, render_cmd
 from web.app import create_app
 from web.services import accounts_config, open_database
 from web.settings import Settings, SettingsError
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(outbox)
     analyze_cmd.add_parser(sub)
     render_cmd.add_parser(sub)
+    play_cmd.add_parser(sub)
     return parser
 
 
@@ -192,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return analyze_cmd.run(args)
         if args.command == "render":
             return render_cmd.run(args)
+        if args.command == "play":
+            return play_cmd.run(args)
     except SettingsError as exc:
         console.print(f"[red]configuration error:[/] {exc}")
         return 2

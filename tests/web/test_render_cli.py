@@ -1,4 +1,5 @@
-"""``retoone render``, run as a real process on a project with real audio files."""
+"""``retoone render`` and ``retoone play``, run as real processes on a project with real audio
+files."""
 
 from __future__ import annotations
 
@@ -73,3 +74,15 @@ def test_render_reports_a_bad_project(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert "version" in run.stderr
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_play_runs_a_project_headless_and_reports_its_blocks(tmp_path: Path) -> None:
+    song = write_project(tmp_path)
+    run = retoone(tmp_path, "play", str(song), "--seconds", "1.5")
+    assert run.returncode == 0, run.stderr
+    played = [line[line.index("played"):] for line in run.stderr.splitlines()
+              if "played" in line]
+    assert played, run.stderr
+    blocks = int(played[0].split(":")[1].split()[0])
+    assert blocks >= 1.2 * SR / 128  # about 1.5 s of 128-frame blocks went by in real time
+    assert "xruns" in played[0]
