@@ -356,7 +356,10 @@ class Engine:
 
     def remove_track(self, track_id: str) -> None:
         with self._lock:
-            track = self.project.track(track_id)
+            try:
+                track = self.project.track(track_id)
+            except KeyError:
+                raise EngineError(f"no track {track_id!r}") from None
             self.project.tracks.remove(track)
             self.rebuild()
 
