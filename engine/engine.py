@@ -29,10 +29,16 @@ from dsp.effect import F32, F64
 from dsp.params import ParamError
 from engine.blockargs import BlockArgs
 from engine.effects import kernel_params, warm_up
-from engine.graph import Graph, Rack, compile_graph, effective_mute
+from engine.graph import Graph, compile_graph
 from engine.instruments import scratch_table
 from engine.model import EffectSpec, Project, Strip, Track
+from engine.rack import Rack, effective_mute
 from engine.render import (
+    METER_RECORD,
+    render_block,
+)
+from engine.tempo import Position, TempoMap
+from engine.timeline import (
     C_LOOP,
     C_METRO,
     C_PAUSE,
@@ -40,7 +46,6 @@ from engine.render import (
     C_SEEK,
     C_STOP,
     MAX_SEGMENTS,
-    METER_RECORD,
     RECORD,
     SEG_WIDTH,
     T_BAD_COMMANDS,
@@ -61,9 +66,7 @@ from engine.render import (
     T_WRAPS,
     T_XFADE,
     XFADE_S,
-    render_block,
 )
-from engine.tempo import Position, TempoMap
 
 COMMANDS = 1024  # transport commands in flight
 METER_FRAMES = 256  # meter records in flight

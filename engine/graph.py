@@ -37,11 +37,11 @@ from dsp.reverb import SMOOTH_S as REVERB_SMOOTH_S
 from dsp.sampler import Sampler
 from dsp.stereo import GAIN_RAMP_S, Gain, Pan
 from dsp.stereo import SMOOTH_S as PAN_SMOOTH_S
-from dsp.synth import Synth
-from engine.bank import MIN_TRACKS, ChainBank, bankable
-from engine.effects import K_GAIN, K_PAN, effect_type, kernel_params, make_effect
+from engine.bank import MIN_TRACKS, bankable
+from engine.effects import K_GAIN, K_PAN, effect_type, kernel_params
 from engine.instruments import KIND_SAMPLER, KIND_SYNTH, event_table
-from engine.model import EffectSpec, Instrument, Project, Strip, Track
+from engine.model import Instrument, Project, Strip, Track
+from engine.rack import Rack, effective_mute
 from engine.render import (
     F2_FIXED,
     I1_FIXED,
@@ -62,9 +62,11 @@ from engine.render import (
     OP_TAP,
     OPF_WIDTH,
     OPS_WIDTH,
-    TEMPO_WIDTH,
 )
 from engine.tempo import TempoMap
+from engine.timeline import (
+    TEMPO_WIDTH,
+)
 
 I64 = Any
 EMPTY_CLIP = np.zeros((0, 2), dtype=np.float32)
@@ -87,131 +89,6 @@ def _clip_list() -> Any:
 
 def _i64_list() -> Any:
     return List.empty_list(types.int64[::1])
-
-
-def effective_mute(project: Project, strip: Strip) -> bool:
-    if strip.mute:
-        return True
-    if isinstance(strip, Track) and any(t.solo for t in project.tracks):
-        return not strip.solo
-    return False
-
-
-class Rack:
-    """The live dsp objects of one session, by stable key. Thread: the control side (the
-    engine's lock); the audio thread only reads their arrays through a Graph."""
-
-    def __init__(self, sample_rate: float) -> None:
-        self.sample_rate = float(sample_rate)
-        self.effects: dict[tuple[str, str], tuple[str, Effect]] = {}
-        self.faders: dict[str, tuple[Gain, Pan]] = {}
-        self.sends: dict[tuple[str, str], Gain] = {}
-        self.lines: dict[tuple[str, str], F64] = {}
-        self.fresh: set[int] = set()  # id() of objects made since the last compile
-        self.instruments: dict[str, tuple[tuple[str, int, float], Synth | Sampler]] = {}
-        self.bank: ChainBank | None = None
-
-    def effect(self, strip: str, spec: EffectSpec) -> Effect:
-        key = (strip, spec.id)
-        have = self.effects.get(key)
-        if have is not None and have[0] == spec.type:
-            have[1].set(**spec.params)
-            return have[1]
-        fx = make_effect(spec.type, self.sample_rate, dict(spec.params))
-        self.effects[key] = (spec.type, fx)
-        self.fresh.add(id(fx))
-        return fx
-
-    def instrument(self, track: Track, sample: F32) -> Synth | Sampler:
-        """The track's synth or sampler (a new sampler when its sample changed)."""
-        inst = track.instrument or Instrument()
-        key = (inst.kind, id(sample) if inst.kind == "sampler" else 0, float(inst.root))
-        have = self.instruments.get(track.id)
-        if have is not None and have[0] == key:
-            have[1].set(**inst.params)
-            return have[1]
-        made: Synth | Sampler
-        if inst.kind == "sampler":
-            made = Sampler(self.sample_rate, sample, float(inst.root))
-        else:
-            made = Synth(self.sample_rate)
-        made.set(**inst.params)
-        self.instruments[track.id] = (key, made)
-        return made
-
-    def set_bank(self, ids: tuple[str, ...] | None, effects: list[list[Effect]]) -> ChainBank:
-        """The bank for these tracks (the current one if its members are the same; else a
-        new one that adopts the staying tracks' state). Tracks that left it get their own
-        effects back, reset (their state is stale)."""
-        old = self.bank
-        if old is not None and ids == old.ids:
-            return old
-        kept = set(ids or ())
-        if old is not None:
-            for tid in old.ids:
-                if tid not in kept:
-                    for (sid, _), (_, fx) in self.effects.items():
-                        if sid == tid:
-                            fx.reset()
-        if ids is None:
-            self.bank = None
-            return None  # type: ignore[return-value]
-        longest = max((getattr(fxs[2], "max_time_ms", 4000.0) for fxs in effects),
-                      default=4000.0)
-        bank = ChainBank(ids, self.sample_rate, longest,
-                         [(kernel_params(a), kernel_params(c), kernel_params(d),
-                           kernel_params(g), kernel_params(p)) for a, c, d, g, p in effects])
-        if old is not None:
-            bank.adopt(old)
-        self.bank = bank
-        return bank
-
-    def fader(self, strip: Strip, muted: bool) -> tuple[Gain, Pan]:
-        have = self.faders.get(strip.id)
-        if have is None:
-            law = "constant_power" if isinstance(strip, Track) else "balance"
-            have = (Gain(self.sample_rate, 2, gain_db=strip.gain_db, mute=int(muted)),
-                    Pan(self.sample_rate, 2, pan=strip.pan, law=law))
-            self.faders[strip.id] = have
-            self.fresh.update((id(have[0]), id(have[1])))
-        else:
-            have[0].set(gain_db=strip.gain_db, mute=int(muted))
-            have[1].set(pan=strip.pan)
-        return have
-
-    def send(self, src: str, bus: str, level_db: float, muted: bool) -> Gain:
-        """A send's gain; ``muted`` for a pre-fader send of a muted strip (post-fader sends
-        are after the fader's mute already)."""
-        have = self.sends.get((src, bus))
-        if have is None:
-            have = Gain(self.sample_rate, 2, gain_db=level_db, mute=int(muted))
-            self.sends[(src, bus)] = have
-        else:
-            have.set(gain_db=level_db, mute=int(muted))
-        return have
-
-    def line(self, src: str, dst: str, delay: int) -> F64:
-        """A compensation delay line ``[write, delay, samples...]`` (kept while its delay is
-        unchanged, so what it holds plays on through a swap)."""
-        have = self.lines.get((src, dst))
-        if have is None or int(have[1]) != delay:
-            have = np.zeros(2 + 2 * max(delay, 1), dtype=np.float64)
-            have[1] = delay
-            self.lines[(src, dst)] = have
-        return have
-
-    def forget(self, keep_strips: set[str], keep_effects: set[tuple[str, str]]) -> None:
-        """Drop the objects of strips and effects no longer in the project."""
-        for key in [k for k in self.effects if k not in keep_effects]:
-            del self.effects[key]
-        for sid in [k for k in self.faders if k not in keep_strips]:
-            del self.faders[sid]
-        for key in [k for k in self.sends if k[0] not in keep_strips or k[1] not in keep_strips]:
-            del self.sends[key]
-        for key in [k for k in self.lines if k[0] not in keep_strips or k[1] not in keep_strips]:
-            del self.lines[key]
-        for sid in [k for k in self.instruments if k not in keep_strips]:
-            del self.instruments[sid]
 
 
 @dataclass

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from engine.model import AudioClip, Loop, TempoPoint
-from engine.render import XFADE_S
 from engine.tempo import TempoMap
+from engine.timeline import XFADE_S
 from tests.engine.helpers import (
     BEAT,
     SR,
