@@ -72,6 +72,7 @@ COMMANDS = 1024  # transport commands in flight
 METER_FRAMES = 256  # meter records in flight
 METER_HZ = 30.0
 TAP_S = 2.0
+STRIP_TAP_S = 0.5  # each strip's recent audio, for the monitor's loudness meters
 
 
 class EngineError(ValueError):
@@ -119,6 +120,8 @@ class Engine:
         self._meter_ring = np.zeros((METER_FRAMES, METER_RECORD), dtype=np.float64)
         self._meter_idx = np.zeros(2, dtype=np.int64)
         self.tap = np.zeros((round(TAP_S * self.sample_rate), 2), dtype=np.float32)
+        self.strip_taps = np.zeros((0, round(STRIP_TAP_S * self.sample_rate), 2),
+                                   dtype=np.float32)
         self._inputs: dict[str, tuple[F32, Any]] = {}
         self._out = np.zeros((max_block, 2), dtype=np.float32)  # io[IO_OUT]: frames 0:n
         self._views: dict[int, F32] = {}
@@ -150,6 +153,10 @@ class Engine:
         f1.append(self.transport)
         f3 = List.empty_list(types.float32[:, :, ::1])
         f3.append(g.bufs)
+        rows = len(g.rows)
+        if self.strip_taps.shape[0] != rows:  # one ring of recent audio per strip
+            self.strip_taps = np.zeros((rows, self.strip_taps.shape[1], 2), dtype=np.float32)
+        f3.append(self.strip_taps)
         i1 = List.empty_list(types.int64[::1])
         i1.append(self._ring_idx)
         i1.append(self._meter_idx)
@@ -442,6 +449,11 @@ class Engine:
         return {"blocks": t[T_BLOCKS], "late_frames": t[T_LATE], "loop_wraps": t[T_WRAPS],
                 "meter_drops": t[T_METER_DROPS], "bad_commands": t[T_BAD_COMMANDS],
                 "events_dropped": t[T_EVENTS_DROPPED]}
+
+    @property
+    def frames_rendered(self) -> int:
+        """Frames written to the taps so far (the monitor's read position runs behind it)."""
+        return int(self.transport[T_TAP_WRITE])
 
     def tap_frames(self, frames: int) -> F32:
         """The last ``frames`` of output (a copy), for loudness and spectrum readers."""

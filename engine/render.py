@@ -31,7 +31,8 @@ engine.timeline's; a block starts with them.
 
 Meter frames go out through ``meter_ring`` (records ``[block, row, peak_l, peak_r, rms_l,
 rms_r]``) about 30 times a second, and the output is copied into ``tap`` (a ring of the last
-frames, for the loudness and spectrum readers off this thread). Nothing here allocates,
+frames, for the loudness and spectrum readers off this thread), and every strip's block into
+its own ring (``f3[F3_STRIP_TAPS]``: per-strip loudness, engine.monitor). Nothing here allocates,
 locks or raises.
 """
 
@@ -102,7 +103,7 @@ F1_TRANSPORT = 0  # float64 1-D
 (F2_OPF, F2_SEG, F2_TEMPO, F2_RING, F2_METERS, F2_METER_RING, F2_LIMITS, F2_POINTS,
  F2_EVENTS) = range(9)
 F2_FIXED = 9  # then each instrument track's event table
-F3_BUFS = 0  # float32 3-D
+F3_BUFS, F3_STRIP_TAPS = range(2)  # float32 3-D
 I1_RING, I1_METER_RING = range(2)  # int64 1-D; then each bank's buffer indices
 I1_FIXED = 2
 I2_OPS, I2_LANES = range(2)  # int64 2-D; then each bank's parameter slots
@@ -280,6 +281,21 @@ def _meter(x: F32, n: int, acc: F64) -> None:  # RT
 
 
 @njit(cache=True, nogil=True)
+def _strip_tap(x: F32, n: int, ring: F32, tr: F64) -> None:  # RT
+    """A strip's block into its ring of recent audio, at the output tap's position (every
+    strip writes the same frames of the timeline there; engine.monitor reads them)."""
+    cap = ring.shape[0]
+    w = int(tr[T_TAP_WRITE]) % cap
+    src = x.reshape(-1)
+    flat = ring.reshape(-1)
+    first = min(n, cap - w)
+    for j in range(2 * first):
+        flat[2 * w + j] = src[j]
+    for j in range(2 * first, 2 * n):
+        flat[j - 2 * first] = src[j]
+
+
+@njit(cache=True, nogil=True)
 def _send_meters(meters: F64, mring: F64, midx: I64, tr: F64) -> None:  # RT
     """Every ``T_METER_EVERY`` blocks: one record per strip into the return ring (dropped and
     counted when the reader is behind), then clear the accumulators."""
@@ -373,7 +389,9 @@ def render_block(n: int, args: Any) -> None:  # RT
             else:
                 _add(scratch, dst, n)
         elif op == OP_METER:
-            _meter(bufs[row[1]][:n], n, meters[row[2]])
+            x = bufs[row[1]][:n]
+            _meter(x, n, meters[row[2]])
+            _strip_tap(x, n, f3[F3_STRIP_TAPS][row[2]], tr)
         elif op == OP_OUT:
             src = bufs[row[1]][:n].reshape(-1)
             flat = out.reshape(-1)
