@@ -1,4 +1,4 @@
-"""Polyphonic sampler: one stereo sample played at any pitch through the synth's voice engine.
+"""Polyphonic sampler: one stereo sample played at any pitch through the shared voice engine.
 
 Signal flow, per voice::
 
@@ -6,10 +6,11 @@ Signal flow, per voice::
       ─> resonant low-pass per channel (SVF) ─> x envelope (ADSR x velocity) ─> pan ─> sum
                                                             ─> x volume (volume_db x CC 7) ─> out
 
-Everything but the source is dsp/synth.py's: the events and their sample accuracy, the ADSR
-and velocity curve, the filter with its envelope, key tracking and mod wheel, the pan by
-pitch, parameter smoothing on the absolute 16-sample grid, voice stealing with a 4 ms fade
-(see that module's docstring; the first twelve ``PARAMS`` are the same, in the same order).
+Everything but the source is the voice engine's, dsp/voices.py, shared with the synth
+(dsp/synth.py): the events and their sample accuracy, the ADSR and velocity curve, the filter
+with its envelope, key tracking and mod wheel, the pan by pitch, parameter smoothing on the
+absolute 16-sample grid, voice stealing with a 4 ms fade (see that module's docstring; the
+first twelve ``PARAMS`` are the same as the synth's, in the same order).
 
 The source. A voice reads ``sample`` (float32, (length, 2), at the engine's sample rate) from
 frame 0 at ``rate`` frames per output sample, interpolating with the Catmull-Rom cubic over
@@ -20,9 +21,9 @@ sounding starts it again from the top; the old playback fades out over 4 ms (a t
 the restart does not click. ``tune_cents`` changes the rate of sounding voices too (phase
 continuously: the read position does not jump).
 
-Kernel params ``[PARAMS values..., sample_rate]``; state as the synth's (``instrument_state_size``),
-the voice's first phase being the read position in frames, ``V_INC2`` the untuned rate and
-``V_INC1`` the tuned one.
+Kernel params ``[PARAMS values..., sample_rate]``; state as dsp/voices.py lays it out
+(``instrument_state_size``), the voice's first phase being the read position in frames,
+``V_INC2`` the untuned rate and ``V_INC1`` the tuned one.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from numba import njit
 from dsp.effect import F32, F64
 from dsp.fpu import clean, ftz_begin, ftz_end
 from dsp.params import Param, ParamError
-from dsp.synth import (
+from dsp.voices import (
     COMMON,
     DEFAULT_VOICES,
     H_ATT,

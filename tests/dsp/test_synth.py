@@ -43,6 +43,7 @@ from scipy.signal.windows import blackmanharris
 
 import dsp.sampler
 import dsp.synth
+import dsp.voices
 from dsp.params import ParamError
 from dsp.sampler import Sampler, sampler_kernel
 from dsp.synth import STEAL_FADE_S, Instrument, Synth, synth_kernel
@@ -562,7 +563,7 @@ ALLOCATING = re.compile(r"@(NRT_MemInfo_alloc\w*|NRT_Allocate\w*|NRT_MemInfo_new
 
 def _dispatchers() -> list[tuple[str, Dispatcher]]:
     found = []
-    for module in (dsp.synth, dsp.sampler):
+    for module in (dsp.synth, dsp.sampler, dsp.voices):
         for attr, obj in vars(module).items():
             if isinstance(obj, Dispatcher) and obj.__module__ == module.__name__:
                 found.append((f"{module.__name__}.{attr}", obj))
