@@ -62,6 +62,7 @@ from engine.timeline import (
     T_POS,
     T_SIZE,
     T_SR,
+    T_STRIP_TAPS,
     T_TAP_WRITE,
     T_WRAPS,
     T_XFADE,
@@ -72,7 +73,7 @@ COMMANDS = 1024  # transport commands in flight
 METER_FRAMES = 256  # meter records in flight
 METER_HZ = 30.0
 TAP_S = 2.0
-STRIP_TAP_S = 0.5  # each strip's recent audio, for the monitor's loudness meters
+STRIP_TAP_S = 0.15  # each strip's recent audio, for a monitor's loudness meters
 
 
 class EngineError(ValueError):
@@ -120,8 +121,7 @@ class Engine:
         self._meter_ring = np.zeros((METER_FRAMES, METER_RECORD), dtype=np.float64)
         self._meter_idx = np.zeros(2, dtype=np.int64)
         self.tap = np.zeros((round(TAP_S * self.sample_rate), 2), dtype=np.float32)
-        self.strip_taps = np.zeros((0, round(STRIP_TAP_S * self.sample_rate), 2),
-                                   dtype=np.float32)
+        self.strip_taps = np.zeros((0, 1, 2), dtype=np.float32)  # see attach_strip_taps
         self._inputs: dict[str, tuple[F32, Any]] = {}
         self._out = np.zeros((max_block, 2), dtype=np.float32)  # io[IO_OUT]: frames 0:n
         self._views: dict[int, F32] = {}
@@ -156,7 +156,7 @@ class Engine:
         rows = len(g.rows)
         if self.strip_taps.shape[0] != rows:  # one ring of recent audio per strip
             self.strip_taps = np.zeros((rows, self.strip_taps.shape[1], 2), dtype=np.float32)
-        f3.append(self.strip_taps)
+        f3.append(self.strip_taps)  # written only while a monitor is attached
         i1 = List.empty_list(types.int64[::1])
         i1.append(self._ring_idx)
         i1.append(self._meter_idx)
@@ -449,6 +449,16 @@ class Engine:
         return {"blocks": t[T_BLOCKS], "late_frames": t[T_LATE], "loop_wraps": t[T_WRAPS],
                 "meter_drops": t[T_METER_DROPS], "bad_commands": t[T_BAD_COMMANDS],
                 "events_dropped": t[T_EVENTS_DROPPED]}
+
+    def attach_strip_taps(self) -> None:
+        """Start copying every strip's blocks into a ring of its last STRIP_TAP_S seconds
+        (engine.monitor needs them; they cost memory traffic, so only while asked)."""
+        with self._lock:
+            if self.strip_taps.shape[1] == 1:
+                self.strip_taps = np.zeros((len(self.graph.rows), round(
+                    STRIP_TAP_S * self.sample_rate), 2), dtype=np.float32)
+                self.rebuild()
+                self.transport[T_STRIP_TAPS] = 1.0
 
     @property
     def frames_rendered(self) -> int:

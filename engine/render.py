@@ -32,7 +32,8 @@ engine.timeline's; a block starts with them.
 Meter frames go out through ``meter_ring`` (records ``[block, row, peak_l, peak_r, rms_l,
 rms_r]``) about 30 times a second, and the output is copied into ``tap`` (a ring of the last
 frames, for the loudness and spectrum readers off this thread), and every strip's block into
-its own ring (``f3[F3_STRIP_TAPS]``: per-strip loudness, engine.monitor). Nothing here allocates,
+its own ring (``f3[F3_STRIP_TAPS]``: per-strip loudness) while a monitor is attached
+(engine.monitor). Nothing here allocates,
 locks or raises.
 """
 
@@ -82,6 +83,7 @@ from engine.timeline import (
     T_METRO_ON,
     T_NSEG,
     T_PLAYING,
+    T_STRIP_TAPS,
     T_TAP_WRITE,
     T_WRAP_AT,
     automate,
@@ -285,6 +287,8 @@ def _strip_tap(x: F32, n: int, ring: F32, tr: F64) -> None:  # RT
     """A strip's block into its ring of recent audio, at the output tap's position (every
     strip writes the same frames of the timeline there; engine.monitor reads them)."""
     cap = ring.shape[0]
+    if cap < n:  # the placeholder of a graph bound before the rings were made
+        return
     w = int(tr[T_TAP_WRITE]) % cap
     src = x.reshape(-1)
     flat = ring.reshape(-1)
@@ -391,7 +395,8 @@ def render_block(n: int, args: Any) -> None:  # RT
         elif op == OP_METER:
             x = bufs[row[1]][:n]
             _meter(x, n, meters[row[2]])
-            _strip_tap(x, n, f3[F3_STRIP_TAPS][row[2]], tr)
+            if tr[T_STRIP_TAPS] > 0.5:  # a monitor is attached (engine.monitor)
+                _strip_tap(x, n, f3[F3_STRIP_TAPS][row[2]], tr)
         elif op == OP_OUT:
             src = bufs[row[1]][:n].reshape(-1)
             flat = out.reshape(-1)
