@@ -110,7 +110,8 @@ def test_steady_state_allocates_nothing_while_parameters_change_1000_times_a_sec
                     sends=[send("verb", -12.0)]) for k in range(8)]
     e = engine(project(*tracks, buses=(Bus(id="verb", chain=[fx("r", "reverb")]),)),
                {"n": noise(30.0)})
-    render(e, 0.5)  # warm-up: compile, first blocks, views
+    for _ in range(3000):  # warm-up: compile, first blocks, views, and numba's dispatch
+        e.render(128)  # caches, which take a few hundred bytes in the first ~3000 calls
     stop = threading.Event()
     changes = [0]
 
