@@ -36,6 +36,7 @@ from numba import njit
 
 from dsp.effect import F32, F64
 from dsp.fpu import clean, ftz_begin, ftz_end
+from dsp.instrument import Instrument, common_params
 from dsp.params import Param, ParamError
 from dsp.voices import (
     COMMON,
@@ -67,11 +68,9 @@ from dsp.voices import (
     V_Z3,
     V_Z4,
     VS,
-    Instrument,
     begin_block,
     begin_segment,
     clampf,
-    common_params,
     end_segment,
     envelope,
     instrument_reset,

@@ -35,6 +35,7 @@ from numba import njit
 
 from dsp.effect import F32, F64
 from dsp.fpu import ftz_begin, ftz_end
+from dsp.instrument import Instrument, common_params
 from dsp.params import Param
 from dsp.voices import (
     COMMON,
@@ -71,10 +72,8 @@ from dsp.voices import (
     V_Z1,
     V_Z2,
     VS,
-    Instrument,
     begin_block,
     begin_segment,
-    common_params,
     end_segment,
     envelope,
     instrument_reset,
@@ -84,7 +83,7 @@ from dsp.voices import (
     voice_count,
 )
 
-# STEAL_FADE_S and Instrument moved to dsp/voices.py; imported from here too.
+# STEAL_FADE_S (dsp/voices.py) and Instrument (dsp/instrument.py) are importable from here too.
 __all__ = [
     "SAW", "SINE", "SQUARE", "STEAL_FADE_S", "SYNTH_PARAM_COUNT", "TRIANGLE", "WAVES",
     "Instrument", "Synth", "oscillator", "synth_kernel", "synth_reset", "synth_state_size",
