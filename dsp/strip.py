@@ -135,9 +135,8 @@ from dsp.strip_stages import (
     delay,
     delay_prepare,
     detect,
-    eq_filter,
-    eq_grid,
     eq_prepare,
+    eq_run,
     gain_computers,
     gain_pan_prepare,
     gain_pan_sum,
@@ -320,15 +319,7 @@ def strip_kernel(inp: F32, out: F32, state: F64, params: F64, work: F32) -> None
     while start < frames:
         n = min(CHUNK, frames - start)
         load(inp, x, start, n)
-        lo = 0  # EQ: runs between the grid points where coefficients may step
-        c = counter
-        while lo < n:
-            if eq_moving and c == 0:
-                eq_grid(eqs, eqc, eqp, k_eq, sr, tmp)
-            hi = min(lo + HOP - c, n) if eq_moving else n
-            eq_filter(x, lo, hi, m, eqc, eqz, eqon)
-            c = (c + hi - lo) % HOP
-            lo = hi
+        eq_run(x, n, counter, m, eqs, eqc, eqz, eqon, eqp, eq_moving, k_eq, sr, tmp)
         detect(x, n, det, rows)
         gain_computers(det, n, cg, cs, cp)
         w = delay(x, n, cg, dbuf, lines, ds, dp, rows, w, shortest, plain, n_fade, inv_fade)

@@ -186,21 +186,28 @@ def clamp(x: float) -> float:  # RT
     return -SAMPLE_LIMIT if v < -SAMPLE_LIMIT else v
 
 
+@njit(cache=True, nogil=True, inline="always")
+def clean_block(x: F32, n: int) -> None:  # RT
+    """``clean`` over frames 0:n of a (frames, 2, tracks) buffer, as selects over the
+    contiguous memory (they vectorise)."""
+    flat = x.reshape(-1)
+    for j in range(n * 2 * x.shape[2]):
+        v = flat[j]
+        v = v if v == v else ZERO32
+        v = LIMIT32 if v > LIMIT32 else v
+        flat[j] = -LIMIT32 if v < -LIMIT32 else v
+
+
 @njit(cache=True, nogil=True)
 def load(inp: F32, x: F32, start: int, n: int) -> None:  # RT
     """``x[i, c, t] = clean(inp[t, start + i, c])``: tracks onto the SIMD axis (a plain
-    transpose, then ``clean`` as selects over the contiguous result, which vectorise)."""
+    transpose, then ``clean_block``)."""
     tracks = inp.shape[0]
     for t in range(tracks):
         for i in range(n):
             x[i, 0, t] = inp[t, start + i, 0]
             x[i, 1, t] = inp[t, start + i, 1]
-    flat = x.reshape(-1)
-    for j in range(n * 2 * tracks):
-        v = flat[j]
-        v = v if v == v else ZERO32
-        v = LIMIT32 if v > LIMIT32 else v
-        flat[j] = -LIMIT32 if v < -LIMIT32 else v
+    clean_block(x, n)
 
 
 @njit(cache=True, nogil=True)
@@ -258,6 +265,24 @@ def eq_filter(x: F32, lo: int, hi: int, m: F64, eqc: F64, eqz: F64, eqon: F64) -
                         eqz[b, c, 0, t] = n1 if on else z1
                         eqz[b, c, 1, t] = n2 if on else z2
                         x[i, c, t] = y if on else v
+
+
+@njit(cache=True, nogil=True)
+def eq_run(  # RT
+    x: F32, n: int, counter: int, m: F64, eqs: F64, eqc: F64, eqz: F64, eqon: F64, eqp: F64,
+    moving: bool, k: float, sr: float, tmp: F64
+) -> None:
+    """Frames 0:n through the EQ, in runs between the 16-sample grid points where moving
+    coefficients step (``counter``: the chunk's position on the grid)."""
+    lo = 0
+    c = counter
+    while lo < n:
+        if moving and c == 0:
+            eq_grid(eqs, eqc, eqp, k, sr, tmp)
+        hi = min(lo + HOP - c, n) if moving else n
+        eq_filter(x, lo, hi, m, eqc, eqz, eqon)
+        c = (c + hi - lo) % HOP
+        lo = hi
 
 
 @njit(cache=True, nogil=True)

@@ -33,7 +33,7 @@ from numba import njit
 from dsp.biquad import SMOOTH_S as EQ_SMOOTH_S
 from dsp.delay import FADE_S
 from dsp.effect import F32, F64
-from dsp.fpu import SAMPLE_LIMIT, ftz_begin, ftz_end
+from dsp.fpu import ftz_begin, ftz_end
 from dsp.stereo import SMOOTH_S as PAN_SMOOTH_S
 from dsp.strip import StripBank, sections
 from dsp.strip_stages import (
@@ -43,13 +43,13 @@ from dsp.strip_stages import (
     M_EQ_MOVING,
     M_WRITE,
     MP_SR,
+    clean_block,
     comp_prepare,
     delay,
     delay_prepare,
     detect,
-    eq_filter,
-    eq_grid,
     eq_prepare,
+    eq_run,
     gain_computers,
     gain_pan_prepare,
     gain_pan_sum,
@@ -58,8 +58,6 @@ from engine.model import Track
 
 BANK_SHAPE = ("eq", "compressor", "delay")
 MIN_TRACKS = 4  # fewer than this gain little from the SIMD axis
-LIMIT32 = np.float32(SAMPLE_LIMIT)
-ZERO32 = np.float32(0.0)
 I64 = Any
 
 
@@ -122,6 +120,12 @@ class ChainBank:
                 lines[t] = lines0[k]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _copy(src: F64, dst: F64) -> None:  # RT
+    for j in range(dst.shape[0]):
+        dst[j] = src[j]
+
+
 @njit(cache=True, nogil=True)
 def bank_block(n: int, bufs: F32, bufidx: I64, slots: I64, params: Any, state: F64,
                bparams: F64, work: F32) -> None:  # RT
@@ -132,21 +136,11 @@ def bank_block(n: int, bufs: F32, bufidx: I64, slots: I64, params: Any, state: F
     (m, eqs, eqc, eqz, eqon, cs, ds, gs, ps, tmp, cg, det, rows, _,
      eqp, cp, dp, gp, pp, mp, _, x, dbuf, bus, lines) = sections(state, bparams, work, tracks)
     for t in range(tracks):  # the effects' parameters, as set() and automation left them
-        src = params[slots[0, t]]
-        for j in range(eqp.shape[1]):
-            eqp[t, j] = src[j]
-        src = params[slots[1, t]]
-        for j in range(cp.shape[1]):
-            cp[t, j] = src[j]
-        src = params[slots[2, t]]
-        for j in range(dp.shape[1]):
-            dp[t, j] = src[j]
-        src = params[slots[3, t]]
-        for j in range(gp.shape[1]):
-            gp[t, j] = src[j]
-        src = params[slots[4, t]]
-        for j in range(pp.shape[1]):
-            pp[t, j] = src[j]
+        _copy(params[slots[0, t]], eqp[t])
+        _copy(params[slots[1, t]], cp[t])
+        _copy(params[slots[2, t]], dp[t])
+        _copy(params[slots[3, t]], gp[t])
+        _copy(params[slots[4, t]], pp[t])
     sr = mp[MP_SR]
     line = lines.shape[1]
     eq_prepare(m, eqs, eqon, eqp)
@@ -168,21 +162,8 @@ def bank_block(n: int, bufs: F32, bufidx: I64, slots: I64, params: Any, state: F
             for i in range(count):
                 x[i, 0, t] = b[start + i, 0]
                 x[i, 1, t] = b[start + i, 1]
-        flat = x.reshape(-1)
-        for j in range(count * 2 * tracks):  # clean(), as selects
-            v = flat[j]
-            v = v if v == v else ZERO32
-            v = LIMIT32 if v > LIMIT32 else v
-            flat[j] = -LIMIT32 if v < -LIMIT32 else v
-        lo = 0
-        c = counter
-        while lo < count:
-            if eq_moving and c == 0:
-                eq_grid(eqs, eqc, eqp, k_eq, sr, tmp)
-            hi = min(lo + HOP - c, count) if eq_moving else count
-            eq_filter(x, lo, hi, m, eqc, eqz, eqon)
-            c = (c + hi - lo) % HOP
-            lo = hi
+        clean_block(x, count)
+        eq_run(x, count, counter, m, eqs, eqc, eqz, eqon, eqp, eq_moving, k_eq, sr, tmp)
         detect(x, count, det, rows)
         gain_computers(det, count, cg, cs, cp)
         w = delay(x, count, cg, dbuf, lines, ds, dp, rows, w, shortest, plain, n_fade,
